@@ -1,0 +1,1 @@
+"""Vision Lab engine: all computation. Never imports streamlit."""

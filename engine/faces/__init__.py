@@ -1,0 +1,1 @@
+"""dlib's face models (detector, landmarks, chips, embedder) run in PyTorch / numpy."""
