@@ -22,7 +22,7 @@ def models_dir() -> Path:
         raise ModelFileError(
             "the face models are not installed: pip install face_recognition_models"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def model_path(filename: str) -> Path:

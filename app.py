@@ -1,0 +1,20 @@
+"""Vision Lab: entry point. Declares the pages and the sidebar every page shares."""
+
+import streamlit as st
+
+from pages.resources import engine_status
+
+st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
+
+pages = {
+    "Vision Lab": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    ],
+}
+page = st.navigation(pages)
+
+with st.sidebar:
+    status = engine_status()
+    st.caption(f"Device: **{status.device}** · torch {status.versions.get('torch', '?')}")
+
+page.run()

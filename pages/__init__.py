@@ -1,0 +1,1 @@
+"""Streamlit pages: UI only. Every computation goes through the engine."""
