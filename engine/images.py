@@ -48,6 +48,19 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
         image.close()
 
 
+def require_uint8_image(image: np.ndarray, purpose: str) -> np.ndarray:
+    """``image`` as an (H, W, 3) RGB or (H, W) gray uint8 array, or ``InvalidImage``."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (
+        image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+    ):
+        raise InvalidImage(
+            f"{purpose} need an (H, W, 3) RGB or (H, W) gray uint8 image, got "
+            f"{image.dtype} {image.shape}"
+        )
+    return image
+
+
 def fit_max_side(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Shrink ``image`` so its long side is at most ``max_side``; return it and the scale used."""
     h, w = image.shape[:2]

@@ -36,7 +36,7 @@ st.dataframe(
         for w in status.models
     ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
 )
 
 st.subheader("Versions")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import InvalidImage
 from engine.faces.landmarks import find_similarity_transform
+from engine.images import require_uint8_image
 
 DEFAULT_CHIP_SIZE = 150
 DEFAULT_PADDING = 0.25
@@ -153,14 +153,7 @@ def extract_face_chips(
 
 def extract_chips(image: np.ndarray, transforms: Sequence[FaceChipTransform]) -> list[np.ndarray]:
     """dlib ``extract_image_chips`` with bilinear interpolation, for RGB or gray uint8 images."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (
-        image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
-    ):
-        raise InvalidImage(
-            f"face chips need an (H, W, 3) RGB or (H, W) gray uint8 image, got "
-            f"{image.dtype} {image.shape}"
-        )
+    image = require_uint8_image(image, "face chips")
     if not transforms:
         return []
     height, width = image.shape[:2]

@@ -7,34 +7,15 @@ Built once (parsing the 22 MB file takes about a second) and shared: pages get i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.device import pick_device
+from engine.device import full_float32_convolutions, pick_device
 from engine.faces.resnet import FaceResNet, load_face_resnet
 from engine.faces.weights import FACE_RESNET_V1, ModelWeights
-
-
-@contextmanager
-def _full_fp32_convs(device: torch.device) -> Iterator[None]:
-    """Run CUDA convolutions in full float32 rather than PyTorch's default TF32.
-
-    TF32 keeps 10 mantissa bits and moves descriptors by ~1e-3; full precision keeps them
-    within ~1e-6 of dlib's, so a stored gallery does not depend on which machine embedded it.
-    """
-    if device.type != "cuda":
-        yield
-        return
-    previous = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = previous
 
 
 class FaceEmbedder:
@@ -94,7 +75,7 @@ class FaceEmbedder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.empty((len(batch), self.embedding_dim), dtype=np.float32)
-        with self._lock, torch.inference_mode(), _full_fp32_convs(self.device):
+        with self._lock, torch.inference_mode(), full_float32_convolutions(self.device):
             for start in range(0, len(batch), batch_size):
                 x = self._weights.preprocess(batch[start : start + batch_size], self.device)
                 if mirror:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InvalidImage, ModelFileError
+from engine.errors import ModelFileError
 from engine.faces.dlib_format import DlibReader
 from engine.faces.model_files import LANDMARKS_5_FILE, model_path
 from engine.faces.types import Box
+from engine.images import require_uint8_image
 
 # dlib float encoding: exponents at or above this mean inf / -inf / NaN (dlib/float_details.h).
 _SPECIAL_FLOAT_EXPONENT = 32000
@@ -362,7 +363,7 @@ class LandmarkPredictor:
         dlib's face detector (the model was trained on its boxes). Like dlib's
         ``full_object_detection``, the points are whole pixels (rounded with floor(x + 0.5)).
         """
-        shape = self._predict_normalised(_checked_image(image), box)
+        shape = self._predict_normalised(require_uint8_image(image, "landmarks"), box)
         return _round_half_up(_box_to_image(box, shape.astype(np.float64)))
 
     def _predict_normalised(self, image: np.ndarray, box: Box) -> np.ndarray:
@@ -399,18 +400,6 @@ class LandmarkPredictor:
             stacked = np.concatenate([shape.reshape(1, -1), updates], axis=0)
             shape = np.add.accumulate(stacked, axis=0, dtype=np.float32)[-1].reshape(-1, 2)
         return shape
-
-
-def _checked_image(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (
-        image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
-    ):
-        raise InvalidImage(
-            f"landmarks need an (H, W, 3) RGB or (H, W) gray uint8 image, got "
-            f"{image.dtype} {image.shape}"
-        )
-    return image
 
 
 def _box_to_image(box: Box, points: np.ndarray) -> np.ndarray:

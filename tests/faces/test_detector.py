@@ -1,6 +1,6 @@
 """The CNN face detector against dlib's own (``dlib.cnn_face_detection_model_v1``).
 
-dlib is slow (~0.4 s per 250×250 image, ~2 s per 512×512 on two cores, 4× that with
+dlib is slow (~0.3 s per 250×250 image, ~1.4 s per 512×512 on two cores, 4× that with
 upsampling), so its answers are computed once per module and the images are few.
 """
 
@@ -62,15 +62,16 @@ def two_faces(astronaut: np.ndarray, grace_hopper: np.ndarray) -> np.ndarray:
 
 
 def assert_same_as_dlib(ours: list[Detection], theirs: list[Detection]) -> None:
-    """Same faces: equal count; each dlib box matched with IoU ≥ 0.9, score within 1e-3.
+    """Same faces: equal count; each dlib box matched with IoU ≥ 0.9, score within 1e-4.
 
-    Our port reproduces dlib's integer rectangles exactly, so the boxes must also be equal.
+    Our port reproduces dlib's integer rectangles exactly (scores differ by ~4e-6 at most),
+    so the boxes must also be equal.
     """
     assert len(ours) == len(theirs), (ours, theirs)
     for ref in theirs:
         best = max(ours, key=lambda d: d.box.iou(ref.box))
         assert best.box.iou(ref.box) >= 0.9, (best, ref)
-        assert abs(best.score - ref.score) < 1e-3, (best, ref)
+        assert abs(best.score - ref.score) < 1e-4, (best, ref)
         assert best.box == ref.box, (best, ref)
     assert [d.score for d in ours] == sorted((d.score for d in ours), reverse=True)
 
@@ -241,9 +242,10 @@ def test_same_faces_as_dlib_on_lfw(
 # --- API behaviour --------------------------------------------------------------------
 def test_threshold(detector: MmodFaceDetector, two_faces: np.ndarray) -> None:
     default = detector.detect(two_faces)
-    loose = detector.detect(two_faces, threshold=-0.8)
-    assert len(loose) >= len(default)
-    assert all(d.score > -0.8 for d in loose)
+    loose = detector.detect(two_faces, threshold=-1.0)
+    # NMS goes best first, so weaker windows never remove the faces found at threshold 0.
+    assert len(loose) > len(default) and all(d in loose for d in default)
+    assert all(d.score > -1.0 for d in loose)
     assert [d.score for d in loose] == sorted((d.score for d in loose), reverse=True)
     assert detector.detect(two_faces, threshold=max(d.score for d in default)) == []
 
@@ -259,7 +261,11 @@ def test_batch_and_threads_agree_with_single_calls(
     ]
     images = [np.ascontiguousarray(image) for image in images]
     single = [detector.detect(image, upsample=1) for image in images]
-    assert detector.detect_batch(images, upsample=1) == single
+    assert [len(found) for found in single] == [1, 1, 0, 1]  # no face upside down
+    batched = detector.detect_batch(images, upsample=1)  # the three 256×256 share a forward
+    for found, expected in zip(batched, single, strict=True):
+        assert [d.box for d in found] == [d.box for d in expected]
+        assert [d.score for d in found] == pytest.approx([d.score for d in expected], abs=1e-5)
 
     results: list[list[Detection] | None] = [None] * len(images)
 
