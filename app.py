@@ -10,6 +10,11 @@ pages = {
     "Vision Lab": [
         st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     ],
+    "Faces": [
+        st.Page("pages/enroll.py", title="Enroll", icon="➕"),
+        st.Page("pages/verify.py", title="Verify", icon="🔍"),
+        st.Page("pages/recognize.py", title="Recognize", icon="🧑"),
+    ],
 }
 page = st.navigation(pages)
 

@@ -10,11 +10,21 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import VisionLabError
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
+    import numpy as np
+
+    from engine.config import Settings
+    from engine.enrollment import FileOutcome
+    from engine.faces.pipeline import Face, FacePipeline
+    from engine.verification import Threshold
+    from store import Gallery, Person
 
 
 def cmd_faces(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,8 +56,240 @@ def _print_faces(result: dict[str, Any]) -> None:
         print(f"  {i}. box ({box})  score {face['score']:.3f}")
 
 
+# --- gallery commands: the same store and engine as the app's Enroll / Recognize pages ---------
+def _settings() -> Settings:
+    from engine.config import Settings
+
+    return Settings.from_env()
+
+
+def _pipeline() -> FacePipeline:
+    """The pipeline configured as the app configures it (same detection size and pixel cap)."""
+    from engine.faces.pipeline import FacePipeline, PipelineOptions
+
+    s = _settings()
+    options = PipelineOptions(max_side=s.detect_max_side, max_pixels=s.max_pixels)
+    return FacePipeline.load(device=s.device, options=options)
+
+
+@contextmanager
+def _gallery() -> Iterator[Gallery]:
+    from engine.faces.weights import FACE_RESNET_V1
+    from store import Gallery
+
+    gallery = Gallery.open(
+        _settings(),
+        model_id=FACE_RESNET_V1.model_id,
+        embedding_dim=FACE_RESNET_V1.embedding_dim or 128,
+    )
+    try:
+        yield gallery
+    finally:
+        gallery.close()
+
+
+def _threshold(args: argparse.Namespace, model_id: str) -> Threshold:
+    from engine.verification import Threshold, default_threshold
+
+    if args.threshold is not None:
+        return Threshold(args.threshold, "given with --threshold")
+    return default_threshold(_settings(), model_id)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """Decode before the models load, so a bad file fails in a moment, not after seconds."""
+    from engine.images import load_image
+
+    return load_image(path, max_pixels=_settings().max_pixels)
+
+
+def _faces_of(pipeline: FacePipeline, image: np.ndarray, path: Path) -> list[Face]:
+    from engine.errors import NoFaceFound
+
+    faces = pipeline.analyze(image)
+    if not faces:
+        raise NoFaceFound(f"no face was found in {path}")
+    return faces
+
+
+def _person_dict(person: Person) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "faces": person.face_count,
+        "created": str(person.created),
+    }
+
+
+def cmd_enroll(args: argparse.Namespace) -> dict[str, Any]:
+    """Enrol a folder (or zip) laid out <person>/<images>; one-face images only."""
+    from engine.enrollment import enroll_folder
+
+    def show_progress(done: int, total: int, outcome: FileOutcome) -> None:
+        print(f"\r[{done}/{total}] {outcome.item[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    pipeline = _pipeline()
+    with _gallery() as gallery:
+        summary = enroll_folder(
+            pipeline, gallery, args.folder, progress=show_progress if sys.stderr.isatty() else None
+        )
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        return {"source": str(args.folder), "gallery": str(gallery.location), **summary.as_dict()}
+
+
+def _print_enroll(result: dict[str, Any]) -> None:
+    from engine.enrollment import OUTCOME_LABELS
+
+    counts = ", ".join(f"{OUTCOME_LABELS[k]} {v}" for k, v in result["counts"].items())
+    print(f"{result['source']}: {result['total']} images: {counts}")
+    for file in result["files"]:
+        if file["outcome"] != "enrolled":
+            print(f"  {file['item']}: {OUTCOME_LABELS[file['outcome']]} ({file['reason']})")
+    if result["ignored"]:
+        print(f"  ignored {len(result['ignored'])} other file(s)")
+
+
+def cmd_identify(args: argparse.Namespace) -> dict[str, Any]:
+    """Name every face in an image from the gallery ("unknown" past the threshold)."""
+    from engine.verification import EmptyGallery, identify_faces
+
+    with _gallery() as gallery:
+        if gallery.count_faces() == 0:  # say so before spending seconds on the models
+            raise EmptyGallery("the gallery is empty: enrol people first (cli.py enroll DIR)")
+        image = _read_image(args.image)
+        pipeline = _pipeline()
+        threshold = _threshold(args, pipeline.model_id)
+        faces = _faces_of(pipeline, image, args.image)
+        result = identify_faces(gallery, faces, threshold, pipeline.model_id, top_k=args.top_k)
+        return {
+            "image": str(args.image),
+            "model_id": result.model_id,
+            "threshold": result.threshold,
+            "threshold_source": result.threshold_source,
+            "faces": [
+                {
+                    "box": [f.box.left, f.box.top, f.box.right, f.box.bottom],
+                    "name": f.name,
+                    "known": f.known,
+                    "person_id": f.best.person.id if f.known and f.best else None,
+                    "distance": f.best.distance if f.best else None,
+                    "matches": [
+                        {
+                            "person_id": m.person.id,
+                            "name": m.person.name,
+                            "distance": m.distance,
+                            "face_id": m.face_id,
+                        }
+                        for m in f.matches
+                    ],
+                }
+                for f in result.faces
+            ],
+        }
+
+
+def _print_identify(result: dict[str, Any]) -> None:
+    print(
+        f"{result['image']}: {len(result['faces'])} face(s), threshold "
+        f"{result['threshold']:.3f} ({result['threshold_source']})"
+    )
+    for i, face in enumerate(result["faces"], 1):
+        box = ", ".join(f"{v:.0f}" for v in face["box"])
+        print(f"  {i}. {face['name']}  distance {face['distance']:.3f}  box ({box})")
+        for match in face["matches"]:
+            print(f"       {match['distance']:.3f}  {match['name']}")
+
+
+def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
+    """Same person or not? Compares the most confident face of each image."""
+    from engine.verification import verify_embeddings
+
+    image_a, image_b = _read_image(args.image_a), _read_image(args.image_b)
+    pipeline = _pipeline()
+    threshold = _threshold(args, pipeline.model_id)
+    faces_a = _faces_of(pipeline, image_a, args.image_a)
+    faces_b = _faces_of(pipeline, image_b, args.image_b)
+    result = verify_embeddings(
+        faces_a[0].embedding,
+        faces_b[0].embedding,
+        threshold.value,
+        pipeline.model_id,
+        threshold.source,
+    )
+    return {
+        "image_a": str(args.image_a),
+        "image_b": str(args.image_b),
+        "faces_in_a": len(faces_a),
+        "faces_in_b": len(faces_b),
+        **result.as_dict(),
+    }
+
+
+def _print_verify(result: dict[str, Any]) -> None:
+    decision = "same person" if result["same"] else "different people"
+    relation = "<=" if result["same"] else ">"
+    print(
+        f"{decision}: distance {result['distance']:.3f} {relation} threshold "
+        f"{result['threshold']:.3f} (margin {result['margin']:+.3f}; {result['threshold_source']})"
+    )
+    for side in ("a", "b"):
+        if result[f"faces_in_{side}"] > 1:
+            print(
+                f"  {result[f'faces_in_{side}']} faces in {result[f'image_{side}']}: "
+                "compared the most confident one"
+            )
+
+
+def cmd_people(args: argparse.Namespace) -> dict[str, Any]:
+    """List the gallery's people and how many faces each has."""
+    with _gallery() as gallery:
+        return {
+            "gallery": str(gallery.location),
+            "people": [_person_dict(p) for p in gallery.people()],
+        }
+
+
+def _print_people(result: dict[str, Any]) -> None:
+    people = result["people"]
+    print(f"{result['gallery']}: {len(people)} {'person' if len(people) == 1 else 'people'}")
+    for person in people:
+        print(f"  {person['name']:<30} {person['faces']:>4} face(s)  {person['id']}")
+
+
+def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
+    """Delete a person (by name or id) and all their faces."""
+    with _gallery() as gallery:
+        person = _find_person(gallery, args.person)
+        gallery.delete_person(person.id)
+        return {"deleted": _person_dict(person)}
+
+
+def _find_person(gallery: Gallery, name_or_id: str) -> Person:
+    from store import PersonNotFound
+
+    try:
+        return gallery.get_person(name_or_id)
+    except PersonNotFound:
+        pass
+    person = gallery.find_person(name_or_id)
+    if person is None:
+        raise PersonNotFound(f"no person named or with id {name_or_id!r} in the gallery")
+    return person
+
+
+def _print_delete(result: dict[str, Any]) -> None:
+    person = result["deleted"]
+    print(f"deleted {person['name']} and {person['faces']} face(s)")
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
     "faces": (cmd_faces, _print_faces),
+    "enroll": (cmd_enroll, _print_enroll),
+    "identify": (cmd_identify, _print_identify),
+    "verify": (cmd_verify, _print_verify),
+    "people": (cmd_people, _print_people),
+    "delete": (cmd_delete, _print_delete),
 }
 
 
@@ -60,7 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
     faces = sub.add_parser("faces", parents=[common], help=cmd_faces.__doc__)
     faces.add_argument("image", type=Path)
     faces.add_argument("--embed", action="store_true", help="include the 128-d embeddings")
+    enroll = sub.add_parser("enroll", parents=[common], help=cmd_enroll.__doc__)
+    enroll.add_argument("folder", type=Path, help="folder or .zip of <person>/<images>")
+    identify = sub.add_parser("identify", parents=[common], help=cmd_identify.__doc__)
+    identify.add_argument("image", type=Path)
+    identify.add_argument("--top-k", type=_positive_int, default=5, help="matches per face")
+    identify.add_argument("--threshold", type=float, help="default: saved operating point")
+    verify = sub.add_parser("verify", parents=[common], help=cmd_verify.__doc__)
+    verify.add_argument("image_a", type=Path)
+    verify.add_argument("image_b", type=Path)
+    verify.add_argument("--threshold", type=float, help="default: saved operating point")
+    sub.add_parser("people", parents=[common], help=cmd_people.__doc__)
+    delete = sub.add_parser("delete", parents=[common], help=cmd_delete.__doc__)
+    delete.add_argument("person", help="the person's name or id")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,376 @@
+"""Bulk enrolment: a folder or zip laid out ``<person>/<images>`` into the gallery.
+
+The Enroll page and ``cli.py enroll`` both call :func:`enroll_folder`, so a folder gives the
+same summary whichever way it comes in. Rules, the same everywhere:
+
+* one image enrols one face. An image with several faces is **skipped** and counted as
+  "several faces": in bulk there is nobody to ask which face is the person, and guessing
+  (the largest, the most central) would quietly put strangers into someone's gallery;
+* the person is the top folder's name, underscores read as spaces (``Eileen_Collins`` →
+  "Eileen Collins", LFW's layout); images in deeper sub-folders belong to that person;
+* an image already enrolled for that person (same SHA-256) is counted as a duplicate;
+* a zip is read in memory, never extracted. It is refused whole when an entry has an absolute
+  path or ``..`` (a path-traversal archive is hostile, not half-usable), when it has too many
+  entries, or when it would inflate past a size cap (a zip bomb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+from engine.errors import InvalidImage, VisionLabError
+
+if TYPE_CHECKING:
+    from engine.faces.pipeline import FacePipeline
+    from store import Gallery
+
+Outcome = Literal["enrolled", "duplicate", "no_face", "several_faces", "unreadable"]
+OUTCOMES: tuple[Outcome, ...] = ("enrolled", "duplicate", "no_face", "several_faces", "unreadable")
+OUTCOME_LABELS: dict[Outcome, str] = {
+    "enrolled": "enrolled",
+    "duplicate": "skipped as duplicate",
+    "no_face": "no face",
+    "several_faces": "several faces",
+    "unreadable": "unreadable",
+}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+EnrollSource = str | Path | bytes | bytearray | BinaryIO
+"""A folder path, a ``.zip`` path, or a zip's bytes / open file (e.g. a Streamlit upload)."""
+
+ProgressCallback = Callable[[int, int, "FileOutcome"], None]
+"""``progress(done, total, outcome_of_the_file_just_done)``."""
+
+
+class InvalidArchive(VisionLabError):
+    """A bulk source is not a folder or readable zip, or the zip is unsafe to read."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Caps that keep a hostile zip from exhausting memory or time (a zip bomb)."""
+
+    max_entries: int = 20_000
+    max_total_bytes: int = 2 * 1024**3
+    """Sum of the entries' uncompressed sizes, checked on the headers and again while reading."""
+    max_entry_bytes: int = 50 * 1024**2
+    """One image; larger entries are reported unreadable (the app's upload cap is 50 MB too)."""
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file, and why, in words a user can act on."""
+
+    item: str
+    """The file's path inside the folder or zip."""
+    person: str
+    outcome: Outcome
+    reason: str = ""
+    face_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EnrollSummary:
+    """The result of a bulk enrolment: per-file outcomes and their counts."""
+
+    outcomes: tuple[FileOutcome, ...]
+    total: int
+    """Images found; more than ``len(outcomes)`` when the run was cancelled."""
+    cancelled: bool = False
+    ignored: tuple[str, ...] = field(default=())
+    """Files not considered: not images, hidden, or not inside a person folder."""
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    @property
+    def counts(self) -> dict[Outcome, int]:
+        return {outcome: self.count(outcome) for outcome in OUTCOMES}
+
+    @property
+    def enrolled(self) -> int:
+        return self.count("enrolled")
+
+    @property
+    def duplicate(self) -> int:
+        return self.count("duplicate")
+
+    @property
+    def no_face(self) -> int:
+        return self.count("no_face")
+
+    @property
+    def several_faces(self) -> int:
+        return self.count("several_faces")
+
+    @property
+    def unreadable(self) -> int:
+        return self.count("unreadable")
+
+    @property
+    def people(self) -> list[str]:
+        """People who received at least one new face."""
+        return sorted({o.person for o in self.outcomes if o.outcome == "enrolled"})
+
+    def as_dict(self) -> dict:
+        return {
+            "counts": dict(self.counts),
+            "total": self.total,
+            "done": len(self.outcomes),
+            "cancelled": self.cancelled,
+            "people": self.people,
+            "files": [
+                {
+                    "item": o.item,
+                    "person": o.person,
+                    "outcome": o.outcome,
+                    "reason": o.reason,
+                    "face_id": o.face_id,
+                }
+                for o in self.outcomes
+            ],
+            "ignored": list(self.ignored),
+        }
+
+
+def image_sha256(source: bytes | bytearray | str | Path) -> str:
+    """Hex SHA-256 of an image file's bytes: the identity used to spot duplicate enrolments."""
+    if isinstance(source, (bytes, bytearray)):
+        return hashlib.sha256(source).hexdigest()
+    digest = hashlib.sha256()
+    with Path(source).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def person_name_from_folder(folder: str) -> str:
+    """``Eileen_Collins`` → "Eileen Collins": LFW and most datasets use underscores."""
+    return " ".join(folder.replace("_", " ").split())
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One image to enrol, read lazily so a big folder is never all in memory."""
+
+    name: str
+    person: str
+    read: Callable[[], bytes]
+
+
+def enroll_folder(
+    pipeline: FacePipeline,
+    gallery: Gallery,
+    source: EnrollSource,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    limits: ArchiveLimits | None = None,
+) -> EnrollSummary:
+    """Enrol every image of a ``<person>/<images>`` folder or zip; see the module docstring.
+
+    ``should_stop()`` is asked before each file; when it returns True the summary so far is
+    returned with ``cancelled=True`` (what was enrolled stays enrolled). Raises
+    ``InvalidArchive`` for a missing folder, a damaged or unsafe zip, and ``ModelMismatch``
+    when the gallery holds another model's embeddings.
+    """
+    outcomes: list[FileOutcome] = []
+    with _open_items(source, limits or ArchiveLimits()) as (items, ignored):
+        for item in items:
+            if should_stop is not None and should_stop():
+                return EnrollSummary(tuple(outcomes), len(items), True, tuple(ignored))
+            outcome = _enroll_item(pipeline, gallery, item)
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(len(outcomes), len(items), outcome)
+    return EnrollSummary(tuple(outcomes), len(items), False, tuple(ignored))
+
+
+def _enroll_item(pipeline: FacePipeline, gallery: Gallery, item: _Item) -> FileOutcome:
+    from store import NewFace
+
+    def outcome(kind: Outcome, reason: str = "", face_id: str | None = None) -> FileOutcome:
+        return FileOutcome(item.name, item.person, kind, reason, face_id)
+
+    try:
+        data = item.read()
+        faces = pipeline.analyze(data)
+    except InvalidImage as exc:
+        return outcome("unreadable", str(exc))
+    if not faces:
+        return outcome("no_face", "no face was found")
+    if len(faces) > 1:
+        return outcome(
+            "several_faces", f"{len(faces)} faces: bulk enrolment takes one-face images only"
+        )
+    new_face = NewFace.from_face(faces[0], image_sha256(data), pipeline.model_id)
+    result = gallery.enroll(item.person, new_face, create=True)
+    if result.status == "duplicate":
+        return outcome(
+            "duplicate", f"this face is already enrolled as {result.person.name}", result.face_id
+        )
+    return outcome("enrolled", "", result.face_id)
+
+
+@contextmanager
+def _open_items(
+    source: EnrollSource, limits: ArchiveLimits
+) -> Iterator[tuple[list[_Item], list[str]]]:
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        yield _folder_items(Path(source))
+        return
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise InvalidArchive(f"no such folder or zip file: {path}")
+        opened: Path | BinaryIO = path
+    elif isinstance(source, (bytes, bytearray)):
+        opened = io.BytesIO(source)
+    else:
+        opened = source
+    try:
+        archive = zipfile.ZipFile(opened)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidArchive(f"not a folder or a readable zip file ({exc})") from exc
+    with archive:
+        yield _zip_items(archive, limits)
+
+
+def _folder_items(root: Path) -> tuple[list[_Item], list[str]]:
+    items: list[_Item] = []
+    ignored: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        parts = path.relative_to(root).parts
+        name = "/".join(parts)
+        skip = _skip_reason(parts)
+        if skip:
+            ignored.append(f"{name}: {skip}")
+            continue
+        items.append(_Item(name, person_name_from_folder(parts[0]), _file_reader(path)))
+    return items, ignored
+
+
+def _file_reader(path: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidImage(f"the file could not be read ({exc.strerror or exc})") from exc
+
+    return read
+
+
+def _zip_items(archive: zipfile.ZipFile, limits: ArchiveLimits) -> tuple[list[_Item], list[str]]:
+    entries = [info for info in archive.infolist() if not info.is_dir()]
+    if len(entries) > limits.max_entries:
+        raise InvalidArchive(
+            f"the zip has {len(entries)} files, over the limit of {limits.max_entries}"
+        )
+    for info in archive.infolist():
+        if _unsafe_entry_name(info.filename):
+            raise InvalidArchive(
+                f"the zip is refused: the entry {info.filename!r} points outside the archive"
+            )
+    declared = sum(info.file_size for info in entries)
+    if declared > limits.max_total_bytes:
+        raise InvalidArchive(
+            f"the zip would unpack to {declared / 1e6:.0f} MB, over the limit of "
+            f"{limits.max_total_bytes / 1e6:.0f} MB"
+        )
+    names = [PurePosixPath(info.filename.replace("\\", "/")).parts for info in entries]
+    prefix = _common_top_folder(names)
+    budget = _ReadBudget(limits.max_total_bytes)
+    items: list[_Item] = []
+    ignored: list[str] = []
+    for info, parts in zip(entries, names, strict=True):
+        parts = parts[prefix:]
+        skip = _skip_reason(parts)
+        if skip:
+            ignored.append(f"{info.filename}: {skip}")
+            continue
+        reader = _zip_reader(archive, info, limits.max_entry_bytes, budget)
+        items.append(_Item("/".join(parts), person_name_from_folder(parts[0]), reader))
+    return items, ignored
+
+
+@dataclass
+class _ReadBudget:
+    """Bytes still allowed to be inflated from one zip; headers can lie about sizes."""
+
+    remaining: int
+
+
+def _zip_reader(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, budget: _ReadBudget
+) -> Callable[[], bytes]:
+    def read() -> bytes:
+        if info.file_size > max_bytes:
+            raise InvalidImage(
+                f"the file is {info.file_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB "
+                "limit for one image"
+            )
+        try:
+            with archive.open(info) as f:
+                data = f.read(info.file_size + 1)
+        except RuntimeError as exc:  # zipfile's way of saying "encrypted"
+            raise InvalidImage(f"the file could not be read from the zip ({exc})") from exc
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+            raise InvalidImage(f"the file is damaged in the zip ({exc})") from exc
+        if len(data) > info.file_size:
+            raise InvalidArchive(
+                f"the zip is refused: {info.filename!r} inflates past the size its header "
+                "declares (a zip bomb?)"
+            )
+        budget.remaining -= len(data)
+        if budget.remaining < 0:
+            raise InvalidArchive("the zip is refused: it inflates past the total size limit")
+        return data
+
+    return read
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _unsafe_entry_name(name: str) -> bool:
+    """Absolute paths, drive letters and ``..`` anywhere: the classic zip-slip entries."""
+    normalized = name.replace("\\", "/")
+    return (
+        normalized.startswith("/")
+        or bool(_DRIVE.match(normalized))
+        or ".." in normalized.split("/")
+    )
+
+
+def _common_top_folder(names: list[tuple[str, ...]]) -> int:
+    """1 when every file sits under one wrapper folder (zipping ``faces/`` gives
+    ``faces/<person>/<image>``), so the person is the folder below it; else 0."""
+    visible = [parts for parts in names if not _hidden(parts)]
+    if visible and all(len(p) >= 3 for p in visible) and len({p[0] for p in visible}) == 1:
+        return 1
+    return 0
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _skip_reason(parts: tuple[str, ...]) -> str:
+    if _hidden(parts):
+        return "hidden or system file"
+    if len(parts) < 2:
+        return "not inside a person folder"
+    if PurePosixPath(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+        return "not an image file (by its extension)"
+    if not person_name_from_folder(parts[0]):
+        return "the person folder has no name"
+    return ""

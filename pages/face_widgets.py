@@ -1,0 +1,248 @@
+"""Widgets the face pages share: image inputs, per-session analysis cache, numbered boxes,
+the threshold slider, a confirm-before-delete button, and plain error messages.
+
+Kept here so Enroll, Verify and Recognize stay short scripts and show faces the same way.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from engine.enrollment import IMAGE_SUFFIXES, image_sha256
+from engine.errors import InvalidImage, ModelMismatch, NoFaceFound, VisionLabError
+from engine.faces.pipeline import Face
+from engine.images import load_image
+from engine.verification import EmptyGallery, Threshold, default_threshold
+from pages.resources import face_pipeline, gallery, settings
+from store import CorruptStore, FaceNotFound, Gallery, GalleryError, PersonNotFound
+
+IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
+_ANALYSES_KEY = "face_analyses"
+_ANALYSES_KEPT = 16  # per session: enough for a batch of uploads, small enough for memory
+_PREVIEW_SIDE = 1024  # previews are kept, not the decoded photos (up to 50 MP each)
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    """One image the user gave us, identified by the hash of its bytes."""
+
+    name: str
+    data: bytes = field(repr=False)
+    sha256: str
+
+
+@dataclass(frozen=True)
+class AnalyzedImage:
+    """An image searched for faces once per session (keyed by its hash), with a preview."""
+
+    name: str
+    sha256: str
+    preview: Image.Image | None = field(repr=False)
+    """The photo with numbered boxes, shrunk to at most 1024 px a side."""
+    faces: list[Face] = field(repr=False)
+    error: str | None = None
+
+
+def image_inputs(label: str, key: str, *, multiple: bool = True) -> list[ImageUpload]:
+    """File upload (one or many) plus an optional camera shot."""
+    files = st.file_uploader(label, type=IMAGE_TYPES, accept_multiple_files=multiple, key=key)
+    files = files if isinstance(files, list) else [files] if files else []
+    uploads = [_upload(f.name, f.getvalue()) for f in files]
+    if st.toggle("Take a photo with the camera", key=f"{key}_use_camera"):
+        shot = st.camera_input("Camera", key=f"{key}_camera")
+        if shot is not None:
+            uploads.append(_upload("camera photo", shot.getvalue()))
+    return uploads
+
+
+def _upload(name: str, data: bytes) -> ImageUpload:
+    return ImageUpload(name, data, image_sha256(data))
+
+
+def analyze(upload: ImageUpload) -> AnalyzedImage:
+    """Faces of an upload; a rerun (any widget change) reuses the result instead of
+    re-running the detector, since uploads come back as the same bytes."""
+    cache: OrderedDict[str, AnalyzedImage] = st.session_state.setdefault(
+        _ANALYSES_KEY, OrderedDict()
+    )
+    if upload.sha256 in cache:
+        cache.move_to_end(upload.sha256)
+        return cache[upload.sha256]
+    try:
+        image = load_image(upload.data, max_pixels=settings().max_pixels)
+        with st.spinner(f"Looking for faces in {upload.name}…"):
+            faces = face_pipeline().analyze(image)
+        preview = draw_numbered_boxes(image, faces)
+        preview.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
+        analyzed = AnalyzedImage(upload.name, upload.sha256, preview, faces)
+    except InvalidImage as exc:
+        analyzed = AnalyzedImage(upload.name, upload.sha256, None, [], error=str(exc))
+    cache[upload.sha256] = analyzed
+    while len(cache) > _ANALYSES_KEPT:
+        cache.popitem(last=False)
+    return analyzed
+
+
+def draw_numbered_boxes(image: np.ndarray, faces: list[Face]) -> Image.Image:
+    """The image with each face's box drawn and numbered 1, 2, … as the chips are captioned."""
+    canvas = Image.fromarray(image).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    line = max(2, round(max(canvas.size) / 300))
+    font = ImageFont.load_default(size=max(14, round(max(canvas.size) / 30)))
+    for number, face in enumerate(faces, 1):
+        box = (face.box.left, face.box.top, face.box.right, face.box.bottom)
+        draw.rectangle(box, outline=(255, 200, 0), width=line)
+        label_at = (face.box.left + line, max(0, face.box.top - font.size - 2 * line))
+        draw.text(
+            label_at,
+            str(number),
+            fill=(255, 200, 0),
+            font=font,
+            stroke_width=2,
+            stroke_fill=(0, 0, 0),
+        )
+    return canvas
+
+
+def show_faces(analyzed: AnalyzedImage) -> None:
+    """The photo with numbered boxes and a row of the aligned chips the model compares."""
+    if analyzed.preview is None:
+        return
+    st.image(analyzed.preview, caption=analyzed.name, width=480)
+    if analyzed.faces:
+        st.image(
+            [f.chip for f in analyzed.faces],
+            caption=[f"Face {i}" for i in range(1, len(analyzed.faces) + 1)],
+            width=96,
+        )
+
+
+def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:
+    """Show the image's faces; the one face, the user's pick among several, or None with the
+    reason shown (unreadable file, no face)."""
+    if analyzed.error:
+        st.error(f"{analyzed.name} can't be read as an image: {analyzed.error}.")
+        return None
+    show_faces(analyzed)
+    faces = analyzed.faces
+    if not faces:
+        st.error(
+            f"No face was found in {analyzed.name}. Try a photo where the face is larger, "
+            "frontal and well lit."
+        )
+        return None
+    if len(faces) == 1:
+        return faces[0]
+    index = st.radio(
+        f"{len(faces)} faces in {analyzed.name}: which one?",
+        range(len(faces)),
+        format_func=lambda i: f"Face {i + 1}",
+        horizontal=True,
+        key=key,
+    )
+    return faces[index]
+
+
+def one_face(label: str, key: str) -> tuple[AnalyzedImage, Face] | None:
+    """A single-image input reduced to the one face to use, or None (reason already shown)."""
+    uploads = image_inputs(label, key, multiple=False)
+    if not uploads:
+        return None
+    analyzed = analyze(uploads[-1])
+    face = pick_face(analyzed, key=f"{key}_pick_{analyzed.sha256[:12]}")
+    return (analyzed, face) if face is not None else None
+
+
+def threshold_slider(key: str) -> Threshold:
+    """The decision threshold, starting at the saved operating point (else the model's 0.6)."""
+    default = default_threshold(settings(), face_pipeline().model_id)
+    value = st.slider(
+        "Decision threshold (distance)",
+        min_value=0.20,
+        max_value=1.20,
+        value=round(default.value, 2),
+        step=0.01,
+        key=key,
+        help="At or below it: same person. Lower is stricter (fewer false matches, more misses).",
+    )
+    st.caption(f"Default {default.value:.2f}: {default.source}.")
+    if abs(value - round(default.value, 2)) < 1e-9:
+        return default
+    return Threshold(value, "set with the slider")
+
+
+def open_gallery() -> Gallery:
+    """The cached gallery, or a plain message and a stopped page when it cannot open."""
+    try:
+        return gallery()
+    except VisionLabError as exc:
+        show_error(exc)
+        st.stop()
+        raise  # unreachable: st.stop() ends the script run
+
+
+def show_error(exc: VisionLabError) -> None:
+    """An engine or store error as a sentence a user can act on."""
+    if isinstance(exc, EmptyGallery):
+        st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
+    elif isinstance(exc, InvalidImage):
+        st.error(f"That file can't be read as an image: {exc}.")
+    elif isinstance(exc, NoFaceFound):
+        st.error(
+            "No face was found in the photo. Try one where the face is larger, frontal and "
+            "well lit."
+        )
+    elif isinstance(exc, ModelMismatch):
+        st.error(f"The gallery was built with another face model, so it can't be used here: {exc}")
+    elif isinstance(exc, (PersonNotFound, FaceNotFound)):
+        st.error(f"That is no longer in the gallery (deleted in another tab?): {exc}")
+    elif isinstance(exc, CorruptStore):
+        st.error(f"The gallery's files can't be read: {exc}")
+    elif isinstance(exc, GalleryError):
+        st.error(f"The gallery refused: {exc}")
+    else:
+        st.error(str(exc))
+
+
+def chip_image(path: str | Path, caption: str) -> None:
+    """A stored face chip, or a note when its file has gone missing from disk."""
+    if Path(path).is_file():
+        st.image(str(path), caption=caption, width=96)
+    else:
+        st.caption(f"{caption} (chip file missing)")
+
+
+def confirmed(label: str, question: str, key: str) -> bool:
+    """A button that asks before acting: True only on the run where the user says yes."""
+    pending_key = "pending_confirmation"
+    if st.session_state.get(pending_key) != key:
+        if st.button(label, key=f"ask_{key}"):
+            st.session_state[pending_key] = key
+            st.rerun()
+        return False
+    st.warning(question)
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key=f"yes_{key}", type="primary"):
+        del st.session_state[pending_key]
+        return True
+    if no.button("Cancel", key=f"no_{key}"):
+        del st.session_state[pending_key]
+        st.rerun()
+    return False
+
+
+def flash(message: str) -> None:
+    """A success message that survives the ``st.rerun()`` that follows a gallery change."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message)

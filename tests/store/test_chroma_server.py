@@ -1,0 +1,114 @@
+"""The gallery against a real ``chroma run`` server on 127.0.0.1, started by the test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import Settings
+from store import CorruptStore, Gallery
+from tests.store.conftest import FaceMaker, assert_consistent
+
+
+def _chroma_command() -> str | None:
+    beside_python = Path(sys.executable).parent / "chroma"
+    if beside_python.is_file():
+        return str(beside_python)
+    return shutil.which("chroma")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    command = _chroma_command()
+    if command is None:
+        pytest.skip("the `chroma` command is not installed")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen(
+        [command, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2
+                ) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                output = (folder / "server.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"chroma run did not come up on port {port}:\n{output}")
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.mark.filterwarnings("ignore:legacy embedding function config")
+def test_gallery_on_a_chroma_server(
+    chroma_server: tuple[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chromadb
+
+    from store.index import chroma_settings
+
+    host, port = chroma_server
+    monkeypatch.setenv("CHROMA_HOST", host)
+    monkeypatch.setenv("CHROMA_PORT", str(port))
+    settings = Settings(data_dir=tmp_path, max_pixels=1, detect_max_side=1, device=None)
+    faces = FaceMaker(seed=3)
+    with Gallery.open(settings) as gallery:
+        assert gallery.location.startswith(f"Chroma at {host}:{port}")
+        assert gallery.chroma_dir is None and not (tmp_path / "gallery" / "chroma").exists()
+        ada = gallery.enroll("Ada", faces.face("ada"))
+        gallery.enroll("Ada", faces.face("ada"))
+        grace = gallery.enroll("Grace", faces.face("grace"))
+        assert gallery.search(faces.embedding("grace"), k=1)[0].face_id == grace.face_id
+        assert [m.person.name for m in gallery.nearest_people(faces.embedding("ada"))] == [
+            "Ada",
+            "Grace",
+        ]
+        gallery.delete_person(ada.person.id)
+        assert_consistent(gallery, {grace.face_id})
+
+    # What the server itself holds, seen by a separate client.
+    client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
+    collection = client.get_collection("faces__dlib-resnet-v1", embedding_function=None)
+    assert collection.get(include=[])["ids"] == [grace.face_id]
+    assert collection.configuration["hnsw"]["ef_search"] == 256
+
+    with Gallery.open(settings) as reopened:
+        assert not reopened.last_reconcile.changed
+        assert reopened.count_faces() == 1
+
+    # Another gallery folder must not adopt (and "reconcile" away) this gallery's embeddings.
+    with pytest.raises(CorruptStore, match="belongs to another gallery"):
+        Gallery(tmp_path / "other", chroma_host=host, chroma_port=port)
+    assert collection.count() == 1

@@ -1,0 +1,116 @@
+"""The gallery commands of the CLI on one temporary gallery: enroll, identify, verify, people,
+delete; --json documents on stdout, one-line errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+
+
+def _json(*args: str) -> dict:
+    result = _cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, grace_hopper) -> Path:
+    """faces/<person>/<images> to enrol, and probe photos beside it."""
+    root = tmp_path_factory.mktemp("cli")
+    eileen = root / "faces" / "Eileen_Collins"
+    eileen.mkdir(parents=True)
+    Image.fromarray(astronaut).save(eileen / "astronaut.png")
+    (eileen / "notes.jpg").write_text("not a photo")
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(root / "mirror.png")
+    Image.fromarray(grace_hopper).save(root / "grace.png")
+    height = astronaut.shape[0]
+    width = round(grace_hopper.shape[1] * height / grace_hopper.shape[0])
+    grace = np.asarray(Image.fromarray(grace_hopper).resize((width, height)))
+    Image.fromarray(np.concatenate([astronaut[:, ::-1], grace], axis=1)).save(root / "two.png")
+    return root
+
+
+def test_enroll_identify_people_delete_on_one_gallery(tmp_path, photos):
+    data = ("--data", str(tmp_path / "data"))
+    _one_line_error(_cli("identify", str(photos / "two.png"), *data), "gallery is empty")
+
+    enrolled = _json("enroll", str(photos / "faces"), *data)
+    assert enrolled["counts"] == {
+        "enrolled": 1,
+        "duplicate": 0,
+        "no_face": 0,
+        "several_faces": 0,
+        "unreadable": 1,
+    }
+    assert enrolled["people"] == ["Eileen Collins"]
+    assert (tmp_path / "data" / "gallery" / "gallery.db").is_file()  # --data was honoured
+
+    identified = _json("identify", str(photos / "two.png"), "--top-k", "3", *data)
+    assert identified["threshold"] == 0.6 and identified["model_id"] == "dlib-resnet-v1"
+    names = sorted(face["name"] for face in identified["faces"])
+    assert names == ["Eileen Collins", "unknown"]
+    for face in identified["faces"]:
+        assert face["known"] == (face["distance"] <= 0.6)
+        assert [m["name"] for m in face["matches"]] == ["Eileen Collins"]  # only one person
+
+    listed = _cli("people", *data)
+    assert listed.returncode == 0, listed.stderr
+    assert "1 person" in listed.stdout
+    assert listed.stdout.splitlines()[1].split()[:4] == ["Eileen", "Collins", "1", "face(s)"]
+
+    _one_line_error(_cli("delete", "Nobody", *data), "no person named")
+    deleted = _json("delete", "eileen collins", *data)  # names match ignoring case
+    assert deleted["deleted"]["name"] == "Eileen Collins" and deleted["deleted"]["faces"] == 1
+    assert _json("people", *data)["people"] == []
+
+
+def test_verify_same_and_different(tmp_path, photos):
+    data = ("--data", str(tmp_path / "data"))
+    same = _json(
+        "verify",
+        str(photos / "mirror.png"),
+        str(photos / "faces/Eileen_Collins/astronaut.png"),
+        *data,
+    )
+    assert same["same"] and same["distance"] < 0.3
+    assert same["margin"] == pytest.approx(0.6 - same["distance"])
+    assert same["threshold_source"] == "model default 0.6"
+    different = _cli("verify", str(photos / "mirror.png"), str(photos / "grace.png"), *data)
+    assert different.returncode == 0, different.stderr
+    assert different.stdout.startswith("different people: distance 0.")
+    assert "threshold 0.600" in different.stdout
+
+
+def test_verify_failures_are_one_line(tmp_path, photos):
+    data = ("--data", str(tmp_path / "data"))
+    _one_line_error(
+        _cli(
+            "verify",
+            str(photos / "faces/Eileen_Collins/notes.jpg"),
+            str(photos / "grace.png"),
+            *data,
+            "--json",
+        ),
+        "not an image format",
+    )
