@@ -29,9 +29,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
 
 def cmd_faces(args: argparse.Namespace) -> dict[str, Any]:
     """Find the faces in one image: boxes, scores, landmarks (and embeddings with --embed)."""
-    from engine.faces.pipeline import FacePipeline
-
-    pipeline = FacePipeline.load()
+    pipeline = _pipeline()
     faces = pipeline.analyze(args.image, embed=args.embed)
     return {
         "image": str(args.image),
@@ -65,11 +63,9 @@ def _settings() -> Settings:
 
 def _pipeline() -> FacePipeline:
     """The pipeline configured as the app configures it (same detection size and pixel cap)."""
-    from engine.faces.pipeline import FacePipeline, PipelineOptions
+    from engine.faces.pipeline import FacePipeline
 
-    s = _settings()
-    options = PipelineOptions(max_side=s.detect_max_side, max_pixels=s.max_pixels)
-    return FacePipeline.load(device=s.device, options=options)
+    return FacePipeline.from_settings(_settings())
 
 
 @contextmanager

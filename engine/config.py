@@ -29,6 +29,8 @@ class Settings:
     """Images are shrunk so their long side is at most this before face detection."""
     device: str | None
     """Torch device name; None picks CUDA when present, else CPU."""
+    augment: str
+    """Test-time augmentation of face descriptors: "none", "mirror" or "jitter"."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +39,5 @@ class Settings:
             max_pixels=_env_int("VISIONLAB_MAX_PIXELS", 50_000_000),
             detect_max_side=_env_int("VISIONLAB_DETECT_MAX_SIDE", 1600),
             device=os.environ.get("VISIONLAB_DEVICE") or None,
+            augment=os.environ.get("VISIONLAB_AUGMENT", "mirror"),
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from engine.config import Settings
-from engine.faces.pipeline import FacePipeline, PipelineOptions
+from engine.faces.pipeline import FacePipeline
 from engine.faces.weights import FACE_RESNET_V1
 from engine.status import EngineStatus, collect_engine_status
 
@@ -22,9 +22,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Loading the face models…")
 def face_pipeline() -> FacePipeline:
-    s = settings()
-    options = PipelineOptions(max_side=s.detect_max_side, max_pixels=s.max_pixels)
-    return FacePipeline.load(device=s.device, options=options)
+    return FacePipeline.from_settings(settings())
 
 
 @st.cache_resource(show_spinner="Opening the gallery…")

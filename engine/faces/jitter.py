@@ -47,3 +47,51 @@ def jitter_transform(transform: FaceChipTransform, jitter: ChipJitter) -> FaceCh
         rows=transform.rows,
         cols=transform.cols,
     )
+
+
+@dataclass(frozen=True)
+class TestTimeAugmentation:
+    """Which views of a face are embedded and averaged into its descriptor."""
+
+    name: str
+    jitters: tuple[ChipJitter, ...]
+    mirror: bool
+    description: str
+
+    @property
+    def views(self) -> int:
+        """Forward passes per face."""
+        return len(self.jitters) * (2 if self.mirror else 1)
+
+
+# Measured on LFW View 1 (bench.lfw; choose on DevTrain, report DevTest): see README.
+AUGMENTATIONS: dict[str, TestTimeAugmentation] = {
+    a.name: a
+    for a in (
+        TestTimeAugmentation("none", (IDENTITY,), False, "the aligned chip alone (dlib's default)"),
+        TestTimeAugmentation(
+            "mirror", (IDENTITY,), True, "mean of the chip and its mirror image (2 passes)"
+        ),
+        TestTimeAugmentation(
+            "jitter",
+            (
+                IDENTITY,
+                ChipJitter(shift_x=0.02),
+                ChipJitter(shift_x=-0.02),
+                ChipJitter(shift_y=0.02),
+                ChipJitter(shift_y=-0.02),
+            ),
+            True,
+            "chip shifted by ±2 % in x and y, each with its mirror image (10 passes)",
+        ),
+    )
+}
+
+
+def augmentation(name: str) -> TestTimeAugmentation:
+    try:
+        return AUGMENTATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown test-time augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}"
+        ) from None

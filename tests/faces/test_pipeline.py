@@ -133,3 +133,33 @@ def test_face_nearest_center_picks_the_central_face(pipeline, astronaut, grace_h
     assert len(faces) == 2
     picked = face_nearest_center(canvas, faces)
     assert len(picked) == 1 and picked[0].box.left > 700
+
+
+def test_mirror_augmentation_is_the_mean_of_chip_and_flip(pipeline, astronaut):
+    mirror = pipeline.with_options(augment="mirror")
+    face = mirror.analyze(astronaut)[0]
+    plain = pipeline.embedder.embed_chip(face.chip)
+    flipped = pipeline.embedder.embed_chip(np.ascontiguousarray(face.chip[:, ::-1]))
+    np.testing.assert_allclose(face.embedding, (plain + flipped) / 2, atol=1e-5)
+
+
+def test_jitter_augmentation_averages_ten_views(pipeline, astronaut, grace_hopper):
+    from engine.faces.jitter import AUGMENTATIONS
+
+    jitter = pipeline.with_options(augment="jitter")
+    assert AUGMENTATIONS["jitter"].views == 10
+    face = jitter.analyze(astronaut)[0]
+    views = jitter.views(astronaut, [face])
+    assert len(views) == 5
+    # The first view is the aligned chip itself; the others are moved crops of the same face.
+    np.testing.assert_array_equal(views[0], face.chip)
+    assert all(np.abs(v.astype(int) - face.chip).mean() > 1 for v in views[1:])
+    plain = pipeline.analyze(astronaut)[0].embedding
+    assert 0 < _distance(face.embedding, plain) < 0.2  # same person: typically 0.3-0.5
+    many = jitter.analyze_many([astronaut, grace_hopper])
+    np.testing.assert_allclose(many[0][0].embedding, face.embedding, atol=1e-5)
+
+
+def test_unknown_augmentation_is_refused():
+    with pytest.raises(ValueError, match="augmentation"):
+        PipelineOptions(augment="sideways")
