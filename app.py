@@ -14,6 +14,10 @@ pages = {
         st.Page("pages/enroll.py", title="Enroll", icon="➕"),
         st.Page("pages/verify.py", title="Verify", icon="🔍"),
         st.Page("pages/recognize.py", title="Recognize", icon="🧑"),
+        st.Page("pages/gallery.py", title="Gallery", icon="🗂️"),
+    ],
+    "Analysis": [
+        st.Page("pages/threshold_lab.py", title="Threshold lab", icon="📈"),
     ],
 }
 page = st.navigation(pages)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +56,7 @@ def _print_faces(result: dict[str, Any]) -> None:
         print(f"  {i}. box ({box})  score {face['score']:.3f}")
 
 
-# --- gallery commands: the same store and engine as the app's Enroll / Recognize pages ---------
+# --- gallery commands: the same store and engine as the Enroll / Recognize / Gallery pages -----
 def _settings() -> Settings:
     from engine.config import Settings
 
@@ -279,6 +281,166 @@ def _print_delete(result: dict[str, Any]) -> None:
     print(f"deleted {person['name']} and {person['faces']} face(s)")
 
 
+def cmd_rename(args: argparse.Namespace) -> dict[str, Any]:
+    """Rename a person (by name or id); names stay unique, ignoring case."""
+    with _gallery() as gallery:
+        person = _find_person(gallery, args.person)
+        renamed = gallery.rename(person.id, args.new_name)
+        return {"from": person.name, "person": _person_dict(renamed)}
+
+
+def _print_rename(result: dict[str, Any]) -> None:
+    print(f"renamed {result['from']} to {result['person']['name']}")
+
+
+def cmd_merge(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge ABSORB into KEEP (names or ids), for one person enrolled twice: every face of
+    ABSORB moves to KEEP, its notes are appended, and ABSORB is removed."""
+    with _gallery() as gallery:
+        keep = _find_person(gallery, args.keep)
+        absorb = _find_person(gallery, args.absorb)
+        kept = gallery.merge(keep.id, absorb.id)
+        return {"kept": _person_dict(kept), "absorbed": _person_dict(absorb)}
+
+
+def _print_merge(result: dict[str, Any]) -> None:
+    kept, absorbed = result["kept"], result["absorbed"]
+    print(
+        f"merged {absorbed['name']} ({absorbed['faces']} face(s)) into {kept['name']}, who now "
+        f"has {kept['faces']} face(s); {absorbed['name']} is removed"
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the whole gallery (people, notes, embeddings, face images) to a zip."""
+    target: Path = args.zip
+    if target.suffix.lower() not in ("", ".zip") and not target.is_dir():
+        # A typo like ``export data/gallery/gallery.db`` must not replace the database.
+        raise ValueError(f"an export is a zip: give a .zip file name or a folder, not {target}")
+    with _gallery() as gallery:
+        path = gallery.export_zip(target)
+        with zipfile.ZipFile(path) as written:  # count what the file holds, not the gallery
+            manifest = json.loads(written.read("manifest.json"))
+        return {
+            "export": str(path),
+            "gallery": str(gallery.location),
+            "model_id": manifest["model_id"],
+            "people": manifest["people"],
+            "faces": manifest["faces"],
+            "bytes": path.stat().st_size,
+        }
+
+
+def _print_export(result: dict[str, Any]) -> None:
+    print(
+        f"exported {result['people']} people and {result['faces']} face(s) of "
+        f"{result['model_id']} to {result['export']} ({result['bytes'] / 1e6:.1f} MB)"
+    )
+    print("  it holds biometric data (face embeddings and images): keep it as safe as the gallery")
+
+
+def cmd_import(args: argparse.Namespace) -> dict[str, Any]:
+    """Add the people and faces of a gallery export made with the same face model; faces
+    already here are skipped, people already here (same name) get the new faces."""
+    from dataclasses import asdict
+
+    if not args.zip.is_file():  # before opening (and so creating) a gallery for a typo
+        raise FileNotFoundError(f"{args.zip} is not a file")
+    with _gallery() as gallery:
+        summary = gallery.import_zip(args.zip)
+        return {"source": str(args.zip), "gallery": str(gallery.location), **asdict(summary)}
+
+
+def _print_import(result: dict[str, Any]) -> None:
+    print(
+        f"{result['source']}: imported {result['faces_imported']} face(s), skipped "
+        f"{result['faces_skipped']} already here; {result['people_created']} new people, "
+        f"{result['people_matched']} matched to people here"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Verification metrics of an LFW-format pairs file (accuracy, ROC AUC, EER, d′, TAR at
+    FAR 1e-1…1e-4), scored by distance or by a head trained on --train-pairs."""
+    from engine.evaluation.datasets import embed_pair_set, pairs_from_file
+    from engine.evaluation.protocol import run_evaluation, scores_csv
+
+    test_pairs = pairs_from_file(args.pairs, args.root)
+    train_pairs = pairs_from_file(args.train_pairs, args.root) if args.train_pairs else None
+    if args.scorer != "distance" and train_pairs is None and not test_pairs.has_folds:
+        # Say so before the models load and the images are embedded.
+        raise ValueError(f"--scorer {args.scorer} needs --train-pairs to train the head on")
+    pipeline = _pipeline()
+    cache = _settings().data_dir / "cache"
+    test = embed_pair_set(pipeline, test_pairs, cache, progress=_embedding_progress("test"))
+    train = None
+    if train_pairs is not None:
+        progress = _embedding_progress("train")
+        train = embed_pair_set(pipeline, train_pairs, cache, progress=progress)
+    evaluation = run_evaluation(args.scorer, test, train)
+    if args.scores_csv:
+        args.scores_csv.parent.mkdir(parents=True, exist_ok=True)
+        args.scores_csv.write_text(scores_csv(test, evaluation.scores), encoding="utf-8")
+    return {
+        "pairs": str(args.pairs),
+        "train_pairs": str(args.train_pairs) if args.train_pairs else None,
+        "root": str(args.root),
+        "model_id": test.model_id,
+        "augment": test.augment,
+        "images": len(test_pairs.images),
+        "image_outcomes": test.status_counts(),
+        "pairs_scored": len(evaluation.scores.values),
+        "pairs_dropped": test.dropped_pairs,
+        "scores_csv": str(args.scores_csv) if args.scores_csv else None,
+        **evaluation.report.as_dict(),
+    }
+
+
+def _embedding_progress(label: str) -> Callable[[int, int], None] | None:
+    """A one-line counter on a terminal's stderr (nothing when stderr is a file)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rembedding {label} images: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_evaluate(result: dict[str, Any]) -> None:
+    genuine, impostors = result["genuine_pairs"], result["impostor_pairs"]
+    print(
+        f"{Path(result['pairs']).name}: {result['pairs_scored']:,} pairs scored ({genuine:,} "
+        f"genuine, {impostors:,} impostor), {result['images']:,} images; "
+        f"{result['model_id']}, augment {result['augment']}"
+    )
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in result["image_outcomes"].items())
+    dropped = f"; {result['pairs_dropped']:,} pairs dropped" if result["pairs_dropped"] else ""
+    print(f"images: {outcomes}{dropped}")
+    trained = f", trained on {Path(result['train_pairs']).name}" if result["train_pairs"] else ""
+    print(f"scorer: {result['scorer']}{trained if result['higher_is_same'] else ''}")
+    accuracy = f"{100 * result['accuracy']:.2f} %"
+    if result["fold_accuracies"]:
+        spread = 100 * statistics.pstdev(result["fold_accuracies"])
+        accuracy += f" ± {spread:.2f}"
+    print(f"  accuracy      {accuracy}  at {result['threshold']:.3f} ({result['protocol']})")
+    print(f"  ROC AUC       {result['roc_auc']:.4f}")
+    print(f"  EER           {100 * result['eer']:.2f} %  at {result['eer_threshold']:.3f}")
+    print(f"  d′            {result['d_prime']:.2f}")
+    for row in result["tar_at_far"]:
+        label = f"  TAR @ FAR {row['target_far']:.0e}"
+        if not row["measurable"]:
+            needed = round(1 / row["target_far"])
+            print(f"{label}  not measurable: needs {needed:,} impostor pairs, {impostors:,} here")
+        else:
+            threshold = row["threshold"]
+            at = f"{threshold:.3f}" if threshold is not None else "none (nothing accepted)"
+            print(f"{label}  {100 * row['tar']:.2f} %  at {at}")
+    if result["scores_csv"]:
+        print(f"wrote {result['scores_csv']}")
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
     "faces": (cmd_faces, _print_faces),
     "enroll": (cmd_enroll, _print_enroll),
@@ -286,6 +448,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "verify": (cmd_verify, _print_verify),
     "people": (cmd_people, _print_people),
     "delete": (cmd_delete, _print_delete),
+    "rename": (cmd_rename, _print_rename),
+    "merge": (cmd_merge, _print_merge),
+    "export": (cmd_export, _print_export),
+    "import": (cmd_import, _print_import),
+    "evaluate": (cmd_evaluate, _print_evaluate),
 }
 
 
@@ -311,6 +478,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("people", parents=[common], help=cmd_people.__doc__)
     delete = sub.add_parser("delete", parents=[common], help=cmd_delete.__doc__)
     delete.add_argument("person", help="the person's name or id")
+    rename = sub.add_parser("rename", parents=[common], help=cmd_rename.__doc__)
+    rename.add_argument("person", help="the person's name or id")
+    rename.add_argument("new_name")
+    merge = sub.add_parser("merge", parents=[common], help=cmd_merge.__doc__)
+    merge.add_argument("keep", metavar="KEEP", help="the person who stays (name or id)")
+    merge.add_argument(
+        "absorb", metavar="ABSORB", help="the person merged into KEEP, then removed (name or id)"
+    )
+    export = sub.add_parser("export", parents=[common], help=cmd_export.__doc__)
+    export.add_argument("zip", type=Path, help="the .zip to write (a folder: gallery-export.zip)")
+    import_ = sub.add_parser("import", parents=[common], help=cmd_import.__doc__)
+    import_.add_argument("zip", type=Path, help="a zip from `cli.py export` or the Gallery page")
+    evaluate = sub.add_parser("evaluate", parents=[common], help=cmd_evaluate.__doc__)
+    evaluate.add_argument("--pairs", type=Path, required=True, help="LFW-format pairs file")
+    evaluate.add_argument("--root", type=Path, required=True, help="image root of the pairs")
+    evaluate.add_argument(
+        "--scorer",
+        choices=["distance", "absdiff", "chi2"],
+        default="distance",
+        help="distance, or a logistic-regression head on |a−b| or χ² features",
+    )
+    evaluate.add_argument(
+        "--train-pairs", type=Path, help="pairs to train a head and choose the threshold on"
+    )
+    evaluate.add_argument(
+        "--scores-csv", type=Path, metavar="OUT", help="write name_a,name_b,label,score per pair"
+    )
     return parser
 
 

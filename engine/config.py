@@ -29,7 +29,7 @@ class Settings:
     """Images are shrunk so their long side is at most this before face detection."""
     device: str | None
     """Torch device name; None picks CUDA when present, else CPU."""
-    augment: str
+    augment: str = "mirror"
     """Test-time augmentation of face descriptors: "none", "mirror" or "jitter"."""
 
     @classmethod

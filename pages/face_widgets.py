@@ -114,7 +114,7 @@ def show_faces(analyzed: AnalyzedImage) -> None:
     """The photo with numbered boxes and a row of the aligned chips the model compares."""
     if analyzed.preview is None:
         return
-    st.image(analyzed.preview, caption=analyzed.name, width=480)
+    st.image(analyzed.preview, caption=analyzed.name, width=320)
     if analyzed.faces:
         st.image(
             [f.chip for f in analyzed.faces],
@@ -218,7 +218,7 @@ def chip_image(path: str | Path, caption: str) -> None:
         st.caption(f"{caption} (chip file missing)")
 
 
-def confirmed(label: str, question: str, key: str) -> bool:
+def confirmed(label: str, question: str, key: str, yes_label: str = "Yes, delete") -> bool:
     """A button that asks before acting: True only on the run where the user says yes."""
     pending_key = "pending_confirmation"
     if st.session_state.get(pending_key) != key:
@@ -228,7 +228,7 @@ def confirmed(label: str, question: str, key: str) -> bool:
         return False
     st.warning(question)
     yes, no = st.columns(2)
-    if yes.button("Yes, delete", key=f"yes_{key}", type="primary"):
+    if yes.button(yes_label, key=f"yes_{key}", type="primary"):
         del st.session_state[pending_key]
         return True
     if no.button("Cancel", key=f"no_{key}"):

@@ -1,5 +1,5 @@
-"""Recognize: name every face in a photo from the gallery, and browse, rename or delete the
-gallery's people."""
+"""Recognize: name every face in a photo from the gallery. Browsing and tidying the gallery
+itself is the Gallery page's job."""
 
 import streamlit as st
 
@@ -8,20 +8,17 @@ from engine.verification import identify_faces
 from pages.face_widgets import (
     analyze,
     chip_image,
-    confirmed,
-    flash,
     image_inputs,
     open_gallery,
     show_error,
     show_faces,
-    show_flash,
     threshold_slider,
 )
 from pages.resources import face_pipeline
 
 st.title("Recognize")
-show_flash()
 gallery = open_gallery()
+st.page_link("pages/gallery.py", label="Browse, rename, merge or delete people on the Gallery page")
 
 if gallery.count_faces() == 0:
     st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
@@ -62,49 +59,3 @@ else:
             for column, match in zip(columns[1:], identified.matches, strict=False):
                 with column:
                     chip_image(match.chip_path, f"{match.person.name} · {match.distance:.3f}")
-
-st.divider()
-st.subheader("Gallery")
-people = {p.id: p for p in gallery.people()}
-if people:
-    st.dataframe(
-        [
-            {"name": p.name, "faces": p.face_count, "enrolled": str(p.created)[:19]}
-            for p in people.values()
-        ],
-        hide_index=True,
-    )
-    person_id = st.selectbox(
-        "Person",
-        list(people),
-        format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
-        key="browse_person",
-    )
-    person = people[person_id]
-    try:
-        faces = gallery.faces_of(person.id)
-        for start in range(0, len(faces), 6):
-            for column, face in zip(st.columns(6), faces[start : start + 6], strict=False):
-                with column:
-                    chip_image(face.chip_path, str(face.created)[:10])
-                    if confirmed(
-                        "Remove", "Remove this face from the gallery?", key=f"face_{face.id}"
-                    ):
-                        gallery.delete_face(face.id)
-                        flash(f"Removed a face of {person.name}.")
-                        st.rerun()
-        new_name = st.text_input("New name", value=person.name, key=f"rename_{person.id}")
-        if st.button("Rename", disabled=new_name.strip() in ("", person.name)):
-            gallery.rename(person.id, new_name.strip())
-            flash(f"Renamed {person.name} to {new_name.strip()}.")
-            st.rerun()
-        if confirmed(
-            f"Delete {person.name}…",
-            f"Delete {person.name} and their {person.face_count} faces? This cannot be undone.",
-            key=f"person_{person.id}",
-        ):
-            gallery.delete_person(person.id)
-            flash(f"Deleted {person.name}.")
-            st.rerun()
-    except VisionLabError as exc:
-        show_error(exc)

@@ -41,7 +41,7 @@ def test_enrol_a_photo_as_a_new_person_then_more_for_the_same_person(at, astrona
     assert at.success[0].value == "Enrolled mirror.png as Eileen Collins."
     assert _people() == {"Eileen Collins": 2}
 
-    at.switch_page("pages/recognize.py").run()
+    at.switch_page("pages/gallery.py").run()
     assert list(at.dataframe[0].value["name"]) == ["Eileen Collins"]
 
 

@@ -1,0 +1,90 @@
+"""The operating point: the distance threshold Verify and Recognize use by default.
+
+Chosen in the threshold lab on the analyst's own pairs — at a target false accept rate, at the
+equal error rate, or by hand — and saved as ``<data_dir>/operating_point.json``::
+
+    {"model_id", "threshold", "dataset", "date", "far", "frr", "method"}
+
+``engine.verification.default_threshold`` reads that file (and ignores a point saved for
+another model); this module is the only writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.evaluation.scoring import PairScores
+from engine.verification import OPERATING_POINT_FILE
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    model_id: str
+    threshold: float
+    """Distance threshold: at or below it, the same person."""
+    dataset: str
+    date: str
+    far: float
+    frr: float
+    method: str
+    """How it was chosen, e.g. "FAR ≤ 1e-03", "EER", "by hand"."""
+
+
+def choose_at_far(scores: PairScores, target_far: float) -> float:
+    """The laxest threshold whose false accept rate on ``scores`` is at most ``target_far``."""
+    return scores.tar_at_far(target_far).threshold
+
+
+def choose_at_eer(scores: PairScores) -> float:
+    """The threshold where false accepts and false rejects are equally likely."""
+    return scores.equal_error_rate()[1]
+
+
+def operating_point(
+    scores: PairScores, threshold: float, *, model_id: str, dataset: str, method: str
+) -> OperatingPoint:
+    """The point at ``threshold`` with the FAR and FRR measured there on ``scores``."""
+    if scores.higher_is_same:
+        raise ValueError("the saved operating point is a distance threshold: score by distance")
+    errors = scores.errors_at(threshold)
+    return OperatingPoint(
+        model_id=model_id,
+        threshold=float(threshold),
+        dataset=dataset,
+        date=datetime.now(UTC).strftime("%Y-%m-%d"),
+        far=errors.far,
+        frr=errors.frr,
+        method=method,
+    )
+
+
+def save_operating_point(data_dir: str | Path, point: OperatingPoint) -> Path:
+    """Write the point where ``default_threshold`` looks for it (atomically)."""
+    path = Path(data_dir) / OPERATING_POINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(asdict(point), indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def load_operating_point(data_dir: str | Path) -> OperatingPoint | None:
+    """The saved point, or None when there is none or it cannot be read."""
+    path = Path(data_dir) / OPERATING_POINT_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return OperatingPoint(
+            model_id=str(raw["model_id"]),
+            threshold=float(raw["threshold"]),
+            dataset=str(raw.get("dataset", "")),
+            date=str(raw.get("date", "")),
+            far=float(raw.get("far", float("nan"))),
+            frr=float(raw.get("frr", float("nan"))),
+            method=str(raw.get("method", "")),
+        )
+    except (OSError, ValueError, TypeError, KeyError):
+        return None

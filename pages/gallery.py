@@ -1,0 +1,224 @@
+"""Gallery: who is enrolled and with which faces, and the ways to tidy it up — rename, notes,
+merge two records of one person, remove a face or a person — plus the whole gallery exported
+as a zip and imported back (a backup, or a move to another machine)."""
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import streamlit as st
+
+from engine.errors import VisionLabError
+from pages.face_widgets import chip_image, confirmed, flash, open_gallery, show_error, show_flash
+from store import Gallery, ImportSummary, Person
+from store.gallery import MAX_NAME_LENGTH
+
+THUMBNAILS_PER_ROW = 6
+
+
+def export_bytes(gallery: Gallery) -> bytes:
+    """The gallery as an export zip. Built only when the user clicks Download (the zip holds
+    every chip, too slow to build on each rerun) in a private temporary folder that is removed
+    at once, so no copy of the biometric data stays on the server's disk."""
+    with tempfile.TemporaryDirectory(prefix="vision-lab-export-") as folder:
+        return gallery.export_zip(Path(folder) / "gallery.zip").read_bytes()
+
+
+def import_upload(gallery: Gallery, name: str, data: bytes) -> ImportSummary:
+    """Import an uploaded export. The store reads a path, so the bytes go to a temporary file;
+    its path means nothing to the user, so error messages name the uploaded file instead."""
+    with tempfile.TemporaryDirectory(prefix="vision-lab-import-") as folder:
+        path = Path(folder) / "upload.zip"
+        path.write_bytes(data)
+        try:
+            return gallery.import_zip(path)
+        except VisionLabError as exc:
+            exc.args = (str(exc).replace(str(path), name),)
+            raise
+
+
+def import_message(name: str, summary: ImportSummary) -> str:
+    skipped = (
+        f", {summary.faces_skipped} skipped (already in the gallery)"
+        if summary.faces_skipped
+        else ""
+    )
+    return (
+        f"Imported {name}: {summary.faces_imported} faces{skipped}; "
+        f"{summary.people_created} new people, {summary.people_matched} matched to people "
+        "already here."
+    )
+
+
+def show_faces_of(gallery: Gallery, person: Person) -> None:
+    """The person's face chips, each with a confirmed Remove."""
+    faces = gallery.faces_of(person.id)
+    if not faces:
+        st.caption(f"{person.name} has no faces of this model yet.")
+    for start in range(0, len(faces), THUMBNAILS_PER_ROW):
+        row = faces[start : start + THUMBNAILS_PER_ROW]
+        for column, face in zip(st.columns(THUMBNAILS_PER_ROW), row, strict=False):
+            with column:
+                chip_image(face.chip_path, str(face.created)[:10])
+                if confirmed(
+                    "Remove",
+                    "Remove this face from the gallery? Its embedding and stored image are "
+                    "deleted.",
+                    key=f"face_{face.id}",
+                ):
+                    gallery.delete_face(face.id)
+                    flash(f"Removed a face of {person.name}.")
+                    st.rerun()
+
+
+def edit_person(gallery: Gallery, person: Person) -> None:
+    """Rename and notes; widgets keyed by person so switching people shows their values."""
+    name_column, notes_column = st.columns(2)
+    with name_column:
+        new_name = st.text_input(
+            "Name", value=person.name, max_chars=MAX_NAME_LENGTH, key=f"rename_{person.id}"
+        ).strip()
+        if st.button("Rename", disabled=new_name in ("", person.name)):
+            gallery.rename(person.id, new_name)
+            flash(f"Renamed {person.name} to {new_name}.")
+            st.rerun()
+    with notes_column:
+        notes = st.text_area("Notes", value=person.notes, key=f"notes_{person.id}")
+        if st.button("Save notes", disabled=notes == person.notes):
+            gallery.set_notes(person.id, notes)
+            flash(f"Saved the notes on {person.name}.")
+            st.rerun()
+
+
+def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> None:
+    """Fold a second record of the same person (enrolled under two names) into this one."""
+    others = [pid for pid in people if pid != person.id]
+    if not others:
+        return
+    absorb_id = st.selectbox(
+        f"Merge another person into {person.name}",
+        others,
+        index=None,
+        format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
+        placeholder="Choose the other record of the same person",
+        key=f"merge_from_{person.id}",
+    )
+    if absorb_id is None:
+        return
+    absorb = people[absorb_id]
+    st.caption(
+        f"All faces of {absorb.name} move to {person.name}, {absorb.name}'s notes are added "
+        f"to {person.name}'s, and the {absorb.name} record disappears."
+    )
+    if confirmed(
+        f"Merge {absorb.name} into {person.name}…",
+        f"Move {absorb.face_count} faces of {absorb.name} to {person.name} and delete the "
+        f"{absorb.name} record? This cannot be undone.",
+        key=f"merge_{person.id}_{absorb.id}",
+        yes_label="Yes, merge",
+    ):
+        kept = gallery.merge(person.id, absorb.id)
+        # The notes changed and the chosen record is gone: let both widgets start afresh.
+        st.session_state.pop(f"notes_{person.id}", None)
+        st.session_state.pop(f"merge_from_{person.id}", None)
+        flash(f"Merged {absorb.name} into {kept.name}: {kept.face_count} faces now.")
+        st.rerun()
+
+
+def delete_person(gallery: Gallery, person: Person) -> None:
+    if confirmed(
+        f"Delete {person.name}…",
+        f"Delete {person.name}? Every embedding and stored image of them ({person.face_count} "
+        "faces) is removed from the gallery. This cannot be undone.",
+        key=f"person_{person.id}",
+    ):
+        gallery.delete_person(person.id)
+        flash(f"Deleted {person.name}.")
+        st.rerun()
+
+
+def browse(gallery: Gallery) -> None:
+    """People table, then one chosen person's faces and the changes that can be made."""
+    people = {p.id: p for p in gallery.people()}
+    if not people:
+        st.info("The gallery is empty. Enrol people on the **Enroll** page, or import an export.")
+        return
+    st.dataframe(
+        [
+            {
+                "name": p.name,
+                "faces": p.face_count,
+                "created": str(p.created)[:19],
+                "notes": p.notes,
+            }
+            for p in people.values()
+        ],
+        hide_index=True,
+    )
+    person_id = st.selectbox(
+        "Person",
+        list(people),
+        format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
+        key="browse_person",
+    )
+    person = people[person_id]
+    try:
+        show_faces_of(gallery, person)
+        edit_person(gallery, person)
+        merge_into(gallery, person, people)
+        delete_person(gallery, person)
+    except VisionLabError as exc:
+        show_error(exc)
+
+
+def export_section(gallery: Gallery) -> None:
+    st.subheader("Export")
+    st.write(
+        "The whole gallery as one zip: people, notes, face embeddings and face images, to back "
+        "it up or move it to another machine. **The file contains biometric data**: store and "
+        "share it as you would the gallery itself."
+    )
+    st.download_button(
+        "Download the gallery (.zip)",
+        data=lambda: export_bytes(gallery),
+        file_name=f"vision-lab-gallery-{datetime.now(UTC):%Y-%m-%d}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        disabled=gallery.count_people() == 0,
+        key="gallery_export",
+    )
+
+
+def import_section(gallery: Gallery) -> None:
+    st.subheader("Import")
+    st.write(
+        "Add the people and faces of an export made with the same face model. People already "
+        "here (same name, ignoring case) get the imported faces; faces already here are skipped."
+    )
+    st.caption(
+        f"Uploads are limited to {st.get_option('server.maxUploadSize')} MB; import a larger "
+        "export with `python cli.py import ZIP`."
+    )
+    upload = st.file_uploader("A gallery export (.zip)", type=["zip"], key="gallery_import")
+    if upload is not None and st.button(f"Import {upload.name}", type="primary"):
+        try:
+            with st.spinner(f"Checking and importing {upload.name}…"):
+                summary = import_upload(gallery, upload.name, upload.getvalue())
+        except VisionLabError as exc:
+            show_error(exc)
+        else:
+            flash(import_message(upload.name, summary))
+            st.rerun()
+
+
+st.title("Gallery")
+show_flash()
+gallery = open_gallery()
+st.caption(
+    f"Stored at `{gallery.location}` · model `{gallery.model_id}` · "
+    f"{gallery.count_people()} people, {gallery.count_faces()} faces"
+)
+browse(gallery)
+st.divider()
+export_section(gallery)
+import_section(gallery)

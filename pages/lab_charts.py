@@ -1,0 +1,212 @@
+"""The threshold lab's plotly figures, tables and downloads: built from engine results, so the
+page script stays a list of widgets and one chart per question."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+
+from engine.evaluation.metrics import ErrorCounts, OpenSetCurve, TarAtFar
+from engine.evaluation.scoring import PairScores, VerificationReport
+
+GENUINE_COLOUR, IMPOSTOR_COLOUR = "seagreen", "darkorange"
+_LAYOUT = {"height": 360, "margin": {"l": 50, "r": 20, "t": 40, "b": 45}}
+
+
+def score_histograms(scores: PairScores, threshold: float) -> go.Figure:
+    """Genuine and impostor score distributions, overlaid, with the threshold as a line."""
+    unit = "probability (same person)" if scores.higher_is_same else "distance"
+    figure = go.Figure()
+    for label, mask, colour in (
+        ("genuine pairs", scores.same, GENUINE_COLOUR),
+        ("impostor pairs", ~scores.same, IMPOSTOR_COLOUR),
+    ):
+        figure.add_trace(
+            go.Histogram(
+                x=scores.values[mask],
+                name=f"{label} ({int(mask.sum()):,})",
+                marker_color=colour,
+                opacity=0.6,
+                nbinsx=80,
+            )
+        )
+    figure.add_vline(
+        x=threshold,
+        line={"color": "red", "width": 2},
+        annotation_text=f"threshold {threshold:.3f}",
+    )
+    figure.update_layout(
+        barmode="overlay",
+        xaxis_title=f"{scores.scorer} ({unit})",
+        yaxis_title="pairs",
+        legend={"orientation": "h", "y": 1.12},
+        **_LAYOUT,
+    )
+    return figure
+
+
+def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
+    """TAR against FAR on a log FAR axis (where operating points live), each curve's EER
+    marked. A log axis cannot show FAR = 0: those points are left off."""
+    figure = go.Figure()
+    for label, report in reports.items():
+        shown = report.roc.far > 0
+        figure.add_trace(
+            go.Scatter(
+                x=report.roc.far[shown],
+                y=report.roc.tar[shown],
+                mode="lines",
+                name=f"{label} (AUC {report.roc_auc:.4f})",
+                customdata=report.roc.thresholds[shown],
+                hovertemplate="FAR %{x:.2e}<br>TAR %{y:.4f}<br>threshold %{customdata:.3f}",
+            )
+        )
+        if report.eer > 0:
+            figure.add_trace(
+                go.Scatter(
+                    x=[report.eer],
+                    y=[1 - report.eer],
+                    mode="markers",
+                    marker={"size": 10, "symbol": "x"},
+                    name=f"{label} EER {report.eer:.2%}",
+                )
+            )
+    figure.update_layout(
+        xaxis={"title": "false accept rate (log)", "type": "log"},
+        yaxis={"title": "true accept rate"},
+        title="ROC",
+        **_LAYOUT,
+    )
+    return figure
+
+
+def det_figure(report: VerificationReport) -> go.Figure:
+    """Both error rates against each other on log axes; the EER lies on the diagonal."""
+    det = report.det
+    shown = (det.far > 0) & (det.frr > 0)
+    figure = go.Figure(
+        go.Scatter(
+            x=det.far[shown],
+            y=det.frr[shown],
+            mode="lines",
+            name=report.scorer,
+            customdata=det.thresholds[shown],
+            hovertemplate="FAR %{x:.2e}<br>FRR %{y:.2e}<br>threshold %{customdata:.3f}",
+        )
+    )
+    if report.eer > 0:
+        figure.add_trace(
+            go.Scatter(
+                x=[report.eer],
+                y=[report.eer],
+                mode="markers",
+                marker={"size": 10, "symbol": "x", "color": "red"},
+                name=f"EER {report.eer:.2%}",
+            )
+        )
+    figure.update_layout(
+        xaxis={"title": "false accept rate (log)", "type": "log"},
+        yaxis={"title": "false reject rate (log)", "type": "log"},
+        title="DET",
+        showlegend=True,
+        **_LAYOUT,
+    )
+    return figure
+
+
+def open_set_figure(curve: OpenSetCurve) -> go.Figure:
+    """DIR against FPIR (log): how many enrolled people are found first, within the threshold,
+    for each rate of strangers wrongly matched to someone."""
+    shown = curve.fpir > 0
+    figure = go.Figure(
+        go.Scatter(
+            x=curve.fpir[shown],
+            y=curve.dir[shown],
+            mode="lines",
+            customdata=curve.thresholds[shown],
+            hovertemplate="FPIR %{x:.2e}<br>DIR %{y:.4f}<br>threshold %{customdata:.3f}",
+        )
+    )
+    figure.update_layout(
+        xaxis={"title": "false positive identification rate (log)", "type": "log"},
+        yaxis={"title": "detection and identification rate", "range": [0, 1.02]},
+        title=f"Open-set identification ({curve.mated_searches:,} mated, "
+        f"{curve.non_mated_searches:,} non-mated searches)",
+        **_LAYOUT,
+    )
+    return figure
+
+
+def tar_at_far_rows(rows: list[TarAtFar]) -> list[dict[str, str]]:
+    """The TAR@FAR table: a row without enough impostor pairs says so and shows no number."""
+    table = []
+    for row in rows:
+        if row.measurable:
+            table.append(
+                {
+                    "FAR ≤": f"{row.target_far:.0e}",
+                    "TAR": f"{row.tar:.2%}",
+                    "threshold": f"{row.threshold:.3f}" if np.isfinite(row.threshold) else "—",
+                    "FAR measured": f"{row.achieved_far:.2e}",
+                    "impostor pairs": f"{row.impostor_pairs:,}",
+                    "note": "",
+                }
+            )
+        else:
+            table.append(
+                {
+                    "FAR ≤": f"{row.target_far:.0e}",
+                    "TAR": "—",
+                    "threshold": "—",
+                    "FAR measured": "—",
+                    "impostor pairs": f"{row.impostor_pairs:,}",
+                    "note": f"not measurable: needs ≥ {row.impostor_pairs_needed:,} impostor pairs",
+                }
+            )
+    return table
+
+
+def curves_csv(reports: dict[str, VerificationReport]) -> str:
+    """Every ROC and DET point of each scorer: ``scorer,curve,far,rate,threshold``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["scorer", "curve", "far", "rate", "threshold"])
+    for label, report in reports.items():
+        for curve, far, rate, thresholds in (
+            ("roc_tar", report.roc.far, report.roc.tar, report.roc.thresholds),
+            ("det_frr", report.det.far, report.det.frr, report.det.thresholds),
+        ):
+            for f, r, t in zip(far, rate, thresholds, strict=True):
+                writer.writerow([label, curve, f"{f:.6g}", f"{r:.6g}", f"{t:.6g}"])
+    return out.getvalue()
+
+
+def report_json(
+    report: VerificationReport, dataset: dict, errors: ErrorCounts, extra: dict | None = None
+) -> str:
+    """The page's figures as one JSON document (curves included)."""
+    document = {
+        "dataset": dataset,
+        "report": report.as_dict(),
+        "at_threshold": errors.as_dict(),
+        "curves": report.curves(),
+        **(extra or {}),
+    }
+    return json.dumps(_finite(document), indent=1, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: such numbers become null; numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

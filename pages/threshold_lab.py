@@ -1,0 +1,470 @@
+"""Threshold lab: which threshold to trust, measured on the analyst's own labelled pairs.
+
+Pairs come from an LFW-format pairs file, a ``<person>/<images>`` folder or the enrolled
+gallery. The page shows how genuine and impostor scores overlap, the errors at any threshold,
+ROC / DET / TAR at fixed FARs and the worst errors; saves the operating point Verify and
+Recognize use; and trains a verification head to compare with the plain distance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from engine.errors import VisionLabError
+from engine.evaluation.datasets import (
+    DEFAULT_IMPOSTOR_SAMPLE,
+    EmbeddedPairs,
+    EmbeddingCancelled,
+    GalleryFaces,
+    embed_pair_set,
+    face_chip,
+    gallery_faces,
+    gallery_searches,
+    pairs_from_file,
+    pairs_from_folder,
+    pairs_from_gallery,
+)
+from engine.evaluation.head import FEATURE_LABELS, FEATURES, VerificationHead, saved_heads
+from engine.evaluation.metrics import FAR_TARGETS, cmc, dir_at_fpir, open_set_curve
+from engine.evaluation.operating_point import operating_point, save_operating_point
+from engine.evaluation.protocol import (
+    PairRow,
+    errors_by_identity,
+    pair_scores,
+    run_evaluation,
+    scores_csv,
+    worst_errors,
+)
+from engine.evaluation.scoring import DistanceScorer, evaluate
+from engine.verification import default_threshold
+from pages import lab_charts
+from pages.face_widgets import flash, open_gallery, show_error, show_flash
+from pages.resources import face_pipeline, settings
+
+PAIRS_FILE, FOLDER, GALLERY = "LFW-format pairs file", "Folder of people", "Enrolled gallery"
+BY_HAND, AT_FAR, AT_EER = "By hand", "At a target FAR", "At the EER"
+
+
+# --- inputs -----------------------------------------------------------------------------------
+def _cancel(key: str) -> None:
+    if st.session_state.get(key):
+        st.session_state[key]["cancelled"] = True
+
+
+def _sample_inputs(key: str) -> tuple[int, int]:
+    left, right = st.columns(2)
+    impostors = left.number_input(
+        "Impostor pairs to sample",
+        min_value=1,
+        max_value=1_000_000,
+        value=DEFAULT_IMPOSTOR_SAMPLE,
+        step=1000,
+        key=f"{key}_impostors",
+        help="Measuring a FAR of 1e-3 takes at least 1,000 impostor pairs; 1e-4, 10,000.",
+    )
+    seed = right.number_input("Seed", min_value=0, value=0, step=1, key=f"{key}_seed")
+    return int(impostors), int(seed)
+
+
+def labelled_pairs(key: str, action: str) -> tuple[EmbeddedPairs, GalleryFaces | None] | None:
+    """Inputs for one pair set and its button; the embedded pairs (and the gallery's faces for
+    gallery pairs) once built, kept for the session while the inputs stay the same."""
+    source = st.radio(
+        "Pairs from", [PAIRS_FILE, FOLDER, GALLERY], horizontal=True, key=f"{key}_source"
+    )
+    if source == PAIRS_FILE:
+        left, right = st.columns(2)
+        pairs_file = left.text_input("Pairs file (a path on this server)", key=f"{key}_pairs")
+        root = right.text_input("Image root", key=f"{key}_root")
+        inputs: tuple = (source, pairs_file.strip(), root.strip())
+        ready = bool(pairs_file.strip() and root.strip())
+    elif source == FOLDER:
+        folder = st.text_input(
+            "Folder laid out <person>/<images> (a path on this server)", key=f"{key}_folder"
+        )
+        inputs = (source, folder.strip(), *_sample_inputs(key))
+        ready = bool(folder.strip())
+    else:
+        inputs = (source, *_sample_inputs(key))
+        ready = True
+    if st.button(action, key=f"{key}_go", type="primary", disabled=not ready):
+        state = st.session_state[key] = {"inputs": inputs, "built": None, "cancelled": False}
+        try:
+            state["built"] = _build(key, inputs)
+        except EmbeddingCancelled:
+            pass  # shown below, as after a click on Cancel
+        except (VisionLabError, ValueError, OSError) as exc:
+            st.session_state[key] = None
+            if isinstance(exc, VisionLabError):
+                show_error(exc)
+            else:  # a malformed pairs file, an unreadable folder
+                st.error(str(exc))
+            return None
+    state = st.session_state.get(key)
+    if not state or state["inputs"] != inputs:
+        return None
+    if state["built"] is None:
+        st.warning(
+            "Embedding was cancelled. The images done so far are cached: start again to "
+            "resume where it stopped."
+        )
+        return None
+    return state["built"]
+
+
+def _build(key: str, inputs: tuple) -> tuple[EmbeddedPairs, GalleryFaces | None]:
+    source = inputs[0]
+    if source == GALLERY:
+        faces = gallery_faces(open_gallery())
+        return pairs_from_gallery(faces, impostors=inputs[1], seed=inputs[2]), faces
+    if source == PAIRS_FILE:
+        pairs = pairs_from_file(Path(inputs[1]).expanduser(), Path(inputs[2]).expanduser())
+    else:
+        pairs = pairs_from_folder(Path(inputs[1]).expanduser(), impostors=inputs[2], seed=inputs[3])
+    st.caption(pairs.note)
+    st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
+    bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
+
+    def show(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
+
+    embedded = embed_pair_set(
+        face_pipeline(),
+        pairs,
+        settings().data_dir / "cache",
+        progress=show,
+        should_stop=lambda: bool(st.session_state[key]["cancelled"]),
+    )
+    bar.empty()
+    return embedded, None
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _file_chip(path: str, centred_fallback: bool, modified: float) -> np.ndarray | None:
+    """The chip the evaluation embedded (``modified`` keys the cache to the file's version)."""
+    return face_chip(face_pipeline(), path, centred_fallback)
+
+
+def _chip(embedded: EmbeddedPairs, image: int) -> np.ndarray | str | None:
+    if embedded.chip_paths is not None:
+        path = embedded.chip_paths[image]
+        return str(path) if Path(path).is_file() else None
+    path = embedded.pairs.image_path(image)
+    modified = path.stat().st_mtime if path.is_file() else 0.0
+    return _file_chip(str(path), embedded.pairs.centred_fallback, modified)
+
+
+def _show_pairs(embedded: EmbeddedPairs, rows: list[PairRow], unit: str) -> None:
+    names = embedded.pairs.images if embedded.chip_paths is None else embedded.pairs.identities
+    for row in rows:
+        chips = [_chip(embedded, row.image_a), _chip(embedded, row.image_b)]
+        captions = [names[row.image_a], names[row.image_b]]
+        shown = [(c, n) for c, n in zip(chips, captions, strict=True) if c is not None]
+        if shown:
+            st.image([c for c, _ in shown], caption=[n for _, n in shown], width=96)
+        st.caption(f"{unit} {row.score:.3f} — {' vs '.join(captions)}")
+
+
+# --- the page ---------------------------------------------------------------------------------
+st.title("Threshold lab")
+st.write(
+    "Which threshold to trust, measured on your own labelled pairs: how far apart photos of "
+    "one person and of different people land, and what each threshold costs in strangers "
+    "matched (false accepts) and people missed (false rejects)."
+)
+show_flash()
+built = labelled_pairs("lab", "Embed and evaluate")
+if built is None:
+    st.stop()
+embedded, faces = built
+notes = [embedded.pairs.note]
+notes += [f"{label}: {count:,}" for label, count in embedded.status_counts().items()]
+if embedded.dropped_pairs:
+    notes.append(f"{embedded.dropped_pairs:,} pairs dropped (an image without embedding)")
+st.caption(" · ".join(notes))
+
+heads = saved_heads(settings().data_dir, embedded.model_id)
+scorer_name = st.selectbox(
+    "Scorer",
+    ["distance", *heads],
+    key="lab_scorer",
+    format_func=lambda name: "distance (lower = same)" if name == "distance" else f"head {name}",
+)
+scorer = (
+    DistanceScorer()
+    if scorer_name == "distance"
+    else VerificationHead.load(heads[scorer_name], embedded.model_id)
+)
+scores = pair_scores(scorer, embedded)
+if scores.same.all() or not scores.same.any():
+    st.error("These pairs need both genuine and impostor pairs to be evaluated.")
+    st.stop()
+report = evaluate(scores)
+
+columns = st.columns(4)
+columns[0].metric("Accuracy", f"{report.accuracy:.2%}", help=report.protocol)
+columns[1].metric("ROC AUC", f"{report.roc_auc:.4f}")
+columns[2].metric("EER", f"{report.eer:.2%}", help=f"at threshold {report.eer_threshold:.3f}")
+columns[3].metric("d′", f"{report.d_prime:.2f}", help="|μg − μi| / √((σg² + σi²) / 2)")
+st.caption(f"Accuracy: {report.protocol}.")
+
+# Threshold: chosen by a rule (the slider follows it) or by hand.
+method = st.radio(
+    "Choose the threshold", [BY_HAND, AT_FAR, AT_EER], horizontal=True, key="lab_method"
+)
+high = 1.0 if scores.higher_is_same else float(max(1.2, np.ceil(scores.values.max() * 20) / 20))
+slider_key = "lab_threshold_probability" if scores.higher_is_same else "lab_threshold_distance"
+chosen: float | None = None
+far_row = None
+if method == AT_FAR:
+    target = st.selectbox(
+        "Target FAR", FAR_TARGETS, index=1, format_func=lambda f: f"{f:.0e}", key="lab_far"
+    )
+    far_row = scores.tar_at_far(target)
+    chosen = far_row.threshold
+    if not far_row.measurable:
+        st.warning(
+            f"A FAR of {target:.0e} is not measurable here: it needs at least "
+            f"{far_row.impostor_pairs_needed:,} impostor pairs and there are "
+            f"{far_row.impostor_pairs:,}. The threshold shown accepted none of them, which "
+            "says little about the rate."
+        )
+elif method == AT_EER:
+    chosen = report.eer_threshold
+if chosen is not None:
+    st.session_state[slider_key] = float(np.clip(chosen, 0.0, high))
+elif slider_key not in st.session_state:
+    start = scorer.threshold if isinstance(scorer, VerificationHead) else None
+    if start is None:
+        start = default_threshold(settings(), embedded.model_id).value
+    st.session_state[slider_key] = float(np.clip(start, 0.0, high))
+threshold = st.slider(
+    "Threshold (probability: at or above is the same person)"
+    if scores.higher_is_same
+    else "Threshold (distance: at or below is the same person)",
+    min_value=0.0,
+    max_value=high,
+    step=0.001,
+    format="%.3f",
+    key=slider_key,
+    disabled=chosen is not None,
+)
+
+errors = scores.errors_at(threshold)
+columns = st.columns(4)
+columns[0].metric("FAR", f"{errors.far:.3%}", help="impostor pairs accepted")
+columns[1].metric("FRR", f"{errors.frr:.3%}", help="genuine pairs rejected")
+columns[2].metric("TAR", f"{errors.tar:.3%}", help="genuine pairs accepted")
+columns[3].metric("Accuracy at this threshold", f"{errors.accuracy:.2%}")
+st.write(
+    f"At {threshold:.3f}: **{errors.false_accepts:,}** of {errors.impostors:,} impostor pairs "
+    f"accepted (false accepts), **{errors.false_rejects:,}** of {errors.genuine:,} genuine pairs "
+    f"rejected (false rejects)."
+)
+st.plotly_chart(lab_charts.score_histograms(scores, threshold), key="lab_histogram")
+
+reports = {scores.scorer: report}
+if scores.higher_is_same:  # a head: the plain distance beside it, on the same pairs
+    reports["distance"] = evaluate(pair_scores(DistanceScorer(), embedded))
+left, right = st.columns(2)
+left.plotly_chart(lab_charts.roc_figure(reports), key="lab_roc")
+right.plotly_chart(lab_charts.det_figure(report), key="lab_det")
+
+st.subheader("TAR at fixed false accept rates")
+st.dataframe(lab_charts.tar_at_far_rows(report.tar_at_far), hide_index=True, key="lab_far_table")
+if report.fold_accuracies:
+    st.subheader("k-fold accuracy")
+    spread = float(np.std(report.fold_accuracies))
+    st.write(
+        f"{len(report.fold_accuracies)} folds, each at the threshold chosen on the others: "
+        f"**{report.accuracy:.2%} ± {spread:.2%}**."
+    )
+    st.dataframe(
+        [
+            {"fold": i + 1, "accuracy": f"{a:.2%}", "threshold": f"{t:.3f}"}
+            for i, (a, t) in enumerate(
+                zip(report.fold_accuracies, report.fold_thresholds, strict=True)
+            )
+        ],
+        hide_index=True,
+        key="lab_folds",
+    )
+
+st.subheader("Worst errors")
+unit = "probability" if scores.higher_is_same else "distance"
+impostors, genuine = worst_errors(embedded, scores, count=5)
+left, right = st.columns(2)
+with left:
+    st.markdown("**Impostor pairs that look most alike**")
+    _show_pairs(embedded, impostors, unit)
+with right:
+    st.markdown("**Genuine pairs that look least alike**")
+    _show_pairs(embedded, genuine, unit)
+by_person = [
+    r for r in errors_by_identity(embedded, scores, threshold) if r.false_rejects + r.false_accepts
+]
+if by_person:
+    st.markdown(f"**Errors per person at {threshold:.3f}**")
+    st.dataframe(
+        [
+            {
+                "person": r.person,
+                "false rejects": r.false_rejects,
+                "of genuine pairs": r.genuine_pairs,
+                "false accepts": r.false_accepts,
+                "of impostor pairs": r.impostor_pairs,
+            }
+            for r in by_person
+        ],
+        hide_index=True,
+        key="lab_by_person",
+    )
+else:
+    st.caption(f"No person has an error at {threshold:.3f}.")
+
+if faces is not None:
+    st.subheader("Open-set identification (leave one out)")
+    st.write(
+        "Each enrolled face searched against the rest of the gallery: **mated** searches leave "
+        "only that face out, **non-mated** ones leave its whole person out, as a stranger."
+    )
+    searches = gallery_searches(faces)
+    ranks = cmc(searches.mated_distances, searches.mated_truth, max_rank=5)
+    curve = open_set_curve(
+        searches.mated_distances, searches.mated_truth, searches.non_mated_nearest
+    )
+    columns = st.columns(4)
+    columns[0].metric("CMC rank-1", f"{ranks[0]:.2%}")
+    columns[1].metric("CMC rank-5", f"{ranks[min(4, len(ranks) - 1)]:.2%}")
+    for column, fpir in zip(columns[2:], (1e-1, 1e-2), strict=True):
+        row = dir_at_fpir(curve, fpir)
+        column.metric(
+            f"DIR at FPIR {fpir:.0e}",
+            f"{row.dir:.2%}" if row.measurable else "not measurable",
+            help=f"{row.non_mated_searches:,} non-mated searches; needs ≥ {round(1 / fpir):,}",
+        )
+    st.plotly_chart(lab_charts.open_set_figure(curve), key="lab_open_set")
+
+st.subheader("Operating point")
+current = default_threshold(settings(), embedded.model_id)
+st.caption(f"Verify and Recognize now use {current.value:.3f}: {current.source}.")
+if scores.higher_is_same:
+    st.info(
+        "The saved operating point is a distance threshold: choose the distance scorer to save "
+        "one. A head is chosen on the Verify page, where its threshold is a probability."
+    )
+else:
+    rule = {BY_HAND: "by hand", AT_EER: "at the EER"}.get(method)
+    if far_row is not None:
+        rule = f"at FAR ≤ {far_row.target_far:.0e}"
+    unmeasurable = far_row is not None and not far_row.measurable
+    if st.button(
+        f"Save {threshold:.3f} as the operating point ({rule})",
+        disabled=unmeasurable,
+        key="lab_save_point",
+    ):
+        point = operating_point(
+            scores,
+            threshold,
+            model_id=embedded.model_id,
+            dataset=embedded.pairs.name,
+            method=rule or "",
+        )
+        save_operating_point(settings().data_dir, point)
+        flash(
+            f"Saved {point.threshold:.3f} (FAR {point.far:.2%}, FRR {point.frr:.2%} on "
+            f"{point.dataset}): Verify and Recognize now start from it."
+        )
+        st.rerun()
+
+st.subheader("Downloads")
+dataset = {
+    "name": embedded.pairs.name,
+    "source": embedded.pairs.source,
+    "note": embedded.pairs.note,
+    "model_id": embedded.model_id,
+    "augment": embedded.augment,
+}
+columns = st.columns(3)
+columns[0].download_button(
+    "Curves (CSV)", lab_charts.curves_csv(reports), "curves.csv", "text/csv", key="lab_dl_curves"
+)
+columns[1].download_button(
+    "Report (JSON)",
+    lab_charts.report_json(report, dataset, errors),
+    "threshold-lab.json",
+    "application/json",
+    key="lab_dl_report",
+)
+columns[2].download_button(
+    "Pair scores (CSV)",
+    scores_csv(embedded, scores),
+    "pair-scores.csv",
+    "text/csv",
+    key="lab_dl_scores",
+)
+
+# --- a learned verification head ----------------------------------------------------------------
+st.subheader("Train a verification head")
+st.write(
+    "Verification as binary classification: a logistic regression on per-dimension features "
+    "of the two descriptors, trained on other pairs and evaluated on the pairs above, beside "
+    "the plain distance."
+)
+feature = st.radio(
+    "Features", FEATURES, format_func=FEATURE_LABELS.get, horizontal=True, key="lab_feature"
+)
+st.markdown("**Training pairs** (not the pairs above, or the comparison flatters the head)")
+training = labelled_pairs("lab_train", "Embed the training pairs")
+if training is not None:
+    train, _ = training
+    setting = (feature, st.session_state["lab"]["inputs"], st.session_state["lab_train"]["inputs"])
+    if st.button("Train and compare", key="lab_fit_head"):
+        try:
+            st.session_state["lab_head"] = {
+                "setting": setting,
+                "head": run_evaluation(feature, embedded, train),
+                "distance": run_evaluation("distance", embedded, train),
+            }
+        except (VisionLabError, ValueError) as exc:
+            st.error(str(exc))
+    trained = st.session_state.get("lab_head")
+    if trained and trained["setting"] == setting:
+        head_eval, distance_eval = trained["head"], trained["distance"]
+        compared = {"distance": distance_eval.report, head_eval.report.scorer: head_eval.report}
+        st.dataframe(
+            [
+                {
+                    "scorer": name,
+                    "accuracy": f"{r.accuracy:.2%}",
+                    "threshold": f"{r.threshold:.3f}",
+                    "ROC AUC": f"{r.roc_auc:.4f}",
+                    "EER": f"{r.eer:.2%}",
+                    "TAR @ FAR 1e-2": f"{r.tar_at_far[1].tar:.2%}"
+                    if r.tar_at_far[1].measurable
+                    else "not measurable",
+                }
+                for name, r in compared.items()
+            ],
+            hide_index=True,
+            key="lab_head_table",
+        )
+        st.caption(f"Thresholds chosen on the training pairs ({train.pairs.name}).")
+        st.plotly_chart(lab_charts.roc_figure(compared), key="lab_head_roc")
+        name = st.text_input(
+            "Save as", value=f"{feature}-{Path(train.pairs.name).stem}", key="lab_head_name"
+        )
+        head = head_eval.head  # fitted on the training pairs
+        if head is not None and st.button(
+            "Save head", key="lab_save_head", disabled=not name.strip()
+        ):
+            metrics = head_eval.report.as_dict()
+            path = head.with_metadata(
+                evaluated_on=embedded.pairs.name,
+                metrics={k: metrics[k] for k in ("accuracy", "roc_auc", "eer", "threshold")},
+            ).save(settings().data_dir, name)
+            flash(f"Saved the head as {path.stem}: choose it as the scorer on Verify.")
+            st.rerun()

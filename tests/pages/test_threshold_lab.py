@@ -1,0 +1,127 @@
+"""Threshold lab page: a small LFW-format pair set end to end — metrics, the live threshold,
+saving the operating point Verify then uses, training and saving a head — and the gallery's
+leave-one-out evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.config import Settings
+from engine.evaluation.head import saved_heads
+from engine.verification import default_threshold
+from tests.lfw_like import make_lfw_like
+from tests.pages.face_app import enroll_directly, start_page
+
+PAGE = "pages/threshold_lab.py"
+MODEL = "dlib-resnet-v1"
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory, astronaut, grace_hopper):
+    return make_lfw_like(tmp_path_factory.mktemp("lfw"), astronaut, grace_hopper)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def _metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _open_pairs(at, pairs_file, key: str = "lab"):
+    at.radio(key=f"{key}_source").set_value("LFW-format pairs file").run()
+    at.text_input(key=f"{key}_pairs").set_value(str(pairs_file))
+    at.text_input(key=f"{key}_root").set_value(str(pairs_file.parent)).run()
+    return at.button(key=f"{key}_go").click().run()
+
+
+def test_a_pairs_file_evaluated_thresholded_and_saved(pairs_file, data_dir, monkeypatch):
+    at = start_page(PAGE, data_dir, monkeypatch)
+    assert at.button(key="lab_go").disabled  # nothing to embed yet
+    at = _open_pairs(at, pairs_file)
+    assert not at.exception, at.exception
+    assert any("8 pairs as listed in pairs.txt" in c.value for c in at.caption)
+    assert _metric(at, "ROC AUC") == "1.0000" and _metric(at, "EER") == "0.00%"
+    # Eight pairs cannot measure any of the standard FARs: every row says so, with no number.
+    table = at.dataframe(key="lab_far_table").value
+    assert list(table["TAR"]) == ["—"] * 4
+    assert table["note"][0] == "not measurable: needs ≥ 10 impostor pairs"
+
+    # The live threshold: accept nothing, then everything.
+    at.slider(key="lab_threshold_distance").set_value(0.0).run()
+    assert (_metric(at, "FRR"), _metric(at, "FAR")) == ("100.000%", "0.000%")
+    at.slider(key="lab_threshold_distance").set_value(1.2).run()
+    assert (_metric(at, "FRR"), _metric(at, "FAR")) == ("0.000%", "100.000%")
+    assert any("**4** of 4 impostor pairs accepted" in m.value for m in at.markdown)
+    assert at.dataframe(key="lab_by_person").value["false accepts"].sum() == 8  # 2 per pair
+
+    # Pick the EER point (the slider follows) and save it as the operating point.
+    at.radio(key="lab_method").set_value("At the EER").run()
+    eer_threshold = at.slider(key="lab_threshold_distance").value
+    assert at.slider(key="lab_threshold_distance").disabled
+    assert _metric(at, "FAR") == "0.000%" and _metric(at, "FRR") == "0.000%"
+    at.button(key="lab_save_point").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value.startswith(f"Saved {eer_threshold:.3f}")
+    saved = json.loads((data_dir / "operating_point.json").read_text())
+    assert saved["model_id"] == MODEL and saved["dataset"] == "pairs.txt"
+    assert saved["method"] == "at the EER" and (saved["far"], saved["frr"]) == (0.0, 0.0)
+    settings = Settings.from_env()  # start_page pointed VISIONLAB_DATA at data_dir
+    assert default_threshold(settings, MODEL).value == pytest.approx(eer_threshold, abs=1e-3)
+
+    # A target FAR the pairs cannot measure is not saved.
+    at.radio(key="lab_method").set_value("At a target FAR").run()
+    assert "not measurable here" in at.warning[0].value
+    assert at.button(key="lab_save_point").disabled
+    assert len(at.get("download_button")) == 3
+
+
+def test_a_head_trained_compared_and_saved(pairs_file, data_dir, monkeypatch):
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_file)
+    at.radio(key="lab_feature").set_value("chi2").run()
+    at = _open_pairs(at, pairs_file, key="lab_train")
+    at.button(key="lab_fit_head").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe(key="lab_head_table").value
+    assert list(table["scorer"]) == ["distance", "chi2 head"]
+    assert at.text_input(key="lab_head_name").value == "chi2-pairs"
+    at.button(key="lab_save_head").click().run()
+    assert saved_heads(data_dir, MODEL).keys() == {"chi2-pairs"}
+    # The saved head becomes a scorer: thresholds are now probabilities.
+    at.selectbox(key="lab_scorer").set_value("chi2-pairs").run()
+    assert not at.exception, at.exception
+    slider = at.slider(key="lab_threshold_probability")
+    assert slider.value == 0.5 and slider.max == 1.0
+    assert "distance threshold" in at.info[0].value  # no operating point from a head
+
+
+def test_a_cancelled_embedding_says_what_was_kept(pairs_file, data_dir, monkeypatch):
+    at = start_page(PAGE, data_dir, monkeypatch)
+    at.text_input(key="lab_pairs").set_value(str(pairs_file))
+    at.text_input(key="lab_root").set_value(str(pairs_file.parent)).run()
+    # What the Cancel button's callback leaves behind when it interrupts the embedding.
+    inputs = ("LFW-format pairs file", str(pairs_file), str(pairs_file.parent))
+    at.session_state["lab"] = {"inputs": inputs, "built": None, "cancelled": True}
+    at.run()
+    assert "Embedding was cancelled" in at.warning[0].value
+    assert not at.metric  # nothing evaluated
+
+
+def test_the_gallery_leave_one_out(data_dir, monkeypatch, astronaut, grace_hopper):
+    at = start_page(PAGE, data_dir, monkeypatch)
+    enroll_directly("Eileen Collins", astronaut, "astronaut")
+    enroll_directly("Eileen Collins", astronaut[:, ::-1], "mirror")
+    enroll_directly("Grace Hopper", grace_hopper, "grace")
+    at.radio(key="lab_source").set_value("Enrolled gallery").run()
+    at.button(key="lab_go").click().run()
+    assert not at.exception, at.exception
+    assert any(
+        "2 people, 3 faces: all 1 genuine pairs; all 2 impostor" in c.value for c in at.caption
+    )
+    assert _metric(at, "ROC AUC") == "1.0000"
+    assert _metric(at, "CMC rank-1") == "100.00%"
+    assert _metric(at, "DIR at FPIR 1e-01") == "not measurable"  # 3 non-mated searches
