@@ -15,11 +15,15 @@ from engine.evaluation.scoring import PairScores, VerificationReport
 
 GENUINE_COLOUR, IMPOSTOR_COLOUR = "seagreen", "darkorange"
 _LAYOUT = {"height": 360, "margin": {"l": 50, "r": 20, "t": 40, "b": 45}}
+_LOG_AXIS = {"type": "log", "dtick": 1, "exponentformat": "power"}
+"""Log axes ticked at powers of ten only: 10⁻³, 10⁻², … (the rates analysts quote)."""
 
 
 def score_histograms(scores: PairScores, threshold: float) -> go.Figure:
     """Genuine and impostor score distributions, overlaid, with the threshold as a line."""
-    unit = "probability (same person)" if scores.higher_is_same else "distance"
+    axis = (
+        f"{scores.scorer}: probability of the same person" if scores.higher_is_same else "distance"
+    )
     figure = go.Figure()
     for label, mask, colour in (
         ("genuine pairs", scores.same, GENUINE_COLOUR),
@@ -41,7 +45,7 @@ def score_histograms(scores: PairScores, threshold: float) -> go.Figure:
     )
     figure.update_layout(
         barmode="overlay",
-        xaxis_title=f"{scores.scorer} ({unit})",
+        xaxis_title=axis,
         yaxis_title="pairs",
         legend={"orientation": "h", "y": 1.12},
         **_LAYOUT,
@@ -76,7 +80,7 @@ def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
                 )
             )
     figure.update_layout(
-        xaxis={"title": "false accept rate (log)", "type": "log"},
+        xaxis={"title": "false accept rate", **_LOG_AXIS},
         yaxis={"title": "true accept rate"},
         title="ROC",
         **_LAYOUT,
@@ -109,8 +113,8 @@ def det_figure(report: VerificationReport) -> go.Figure:
             )
         )
     figure.update_layout(
-        xaxis={"title": "false accept rate (log)", "type": "log"},
-        yaxis={"title": "false reject rate (log)", "type": "log"},
+        xaxis={"title": "false accept rate", **_LOG_AXIS},
+        yaxis={"title": "false reject rate", **_LOG_AXIS},
         title="DET",
         showlegend=True,
         **_LAYOUT,
@@ -132,7 +136,7 @@ def open_set_figure(curve: OpenSetCurve) -> go.Figure:
         )
     )
     figure.update_layout(
-        xaxis={"title": "false positive identification rate (log)", "type": "log"},
+        xaxis={"title": "false positive identification rate", **_LOG_AXIS},
         yaxis={"title": "detection and identification rate", "range": [0, 1.02]},
         title=f"Open-set identification ({curve.mated_searches:,} mated, "
         f"{curve.non_mated_searches:,} non-mated searches)",

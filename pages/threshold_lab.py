@@ -124,9 +124,13 @@ def _build(key: str, inputs: tuple) -> tuple[EmbeddedPairs, GalleryFaces | None]
         pairs = pairs_from_file(Path(inputs[1]).expanduser(), Path(inputs[2]).expanduser())
     else:
         pairs = pairs_from_folder(Path(inputs[1]).expanduser(), impostors=inputs[2], seed=inputs[3])
-    st.caption(pairs.note)
-    st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
-    bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
+    running = st.empty()  # the progress and its Cancel button, gone once done
+    with running.container():
+        st.caption(pairs.note)
+        # Clicking Cancel interrupts this run; its callback marks the job cancelled so the
+        # next run says so instead of starting again.
+        st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
+        bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
 
     def show(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
@@ -138,7 +142,7 @@ def _build(key: str, inputs: tuple) -> tuple[EmbeddedPairs, GalleryFaces | None]
         progress=show,
         should_stop=lambda: bool(st.session_state[key]["cancelled"]),
     )
-    bar.empty()
+    running.empty()
     return embedded, None
 
 
@@ -157,15 +161,23 @@ def _chip(embedded: EmbeddedPairs, image: int) -> np.ndarray | str | None:
     return _file_chip(str(path), embedded.pairs.centred_fallback, modified)
 
 
+def _image_name(embedded: EmbeddedPairs, image: int) -> str:
+    """``Diane_Green_0001`` for a file; the person's name for a gallery face."""
+    if embedded.chip_paths is not None:
+        return embedded.pairs.identities[image]
+    return Path(embedded.pairs.images[image]).stem
+
+
 def _show_pairs(embedded: EmbeddedPairs, rows: list[PairRow], unit: str) -> None:
-    names = embedded.pairs.images if embedded.chip_paths is None else embedded.pairs.identities
     for row in rows:
-        chips = [_chip(embedded, row.image_a), _chip(embedded, row.image_b)]
-        captions = [names[row.image_a], names[row.image_b]]
-        shown = [(c, n) for c, n in zip(chips, captions, strict=True) if c is not None]
-        if shown:
-            st.image([c for c, _ in shown], caption=[n for _, n in shown], width=96)
-        st.caption(f"{unit} {row.score:.3f} — {' vs '.join(captions)}")
+        left, right, _ = st.columns([1, 1, 2])  # two chips side by side, kept small
+        for column, image in ((left, row.image_a), (right, row.image_b)):
+            chip, name = _chip(embedded, image), _image_name(embedded, image)
+            if chip is None:
+                column.caption(f"{name} (no chip)")
+            else:
+                column.image(chip, caption=name, width=96)
+        st.caption(f"{unit} {row.score:.3f}")
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -331,7 +343,10 @@ if faces is not None:
         "Each enrolled face searched against the rest of the gallery: **mated** searches leave "
         "only that face out, **non-mated** ones leave its whole person out, as a stranger."
     )
-    searches = gallery_searches(faces)
+    state = st.session_state["lab"]
+    if "searches" not in state:  # every face against every face: once per evaluation
+        state["searches"] = gallery_searches(faces)
+    searches = state["searches"]
     ranks = cmc(searches.mated_distances, searches.mated_truth, max_rank=5)
     curve = open_set_curve(
         searches.mated_distances, searches.mated_truth, searches.non_mated_nearest

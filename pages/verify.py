@@ -5,12 +5,76 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.errors import VisionLabError
-from engine.verification import VerificationResult, verify_claim, verify_embeddings
+from engine.evaluation.head import HeadDecision, VerificationHead, saved_heads, verify_with_head
+from engine.faces.pipeline import Face
+from engine.verification import (
+    EmptyGallery,
+    VerificationResult,
+    verify_claim,
+    verify_embeddings,
+)
 from pages.face_widgets import chip_image, one_face, open_gallery, show_error, threshold_slider
-from pages.resources import face_pipeline
+from pages.resources import face_pipeline, settings
 
 TWO_PHOTOS = "Two photos"
 CLAIMED = "A photo and an enrolled person"
+DISTANCE = "distance"
+
+
+def verify_by_head(
+    head: VerificationHead, name: str, probe: Face | None, other: Face | None, person_id: str | None
+) -> None:
+    """The same comparison scored by a learned head: a probability, higher meaning the same
+    person, against a probability threshold (the head's own, else 0.5)."""
+    trained_on = head.metadata.get("trained_on") or "unknown pairs"
+    threshold = st.slider(
+        "Decision threshold (probability)",
+        min_value=0.0,
+        max_value=1.0,
+        value=round(head.threshold, 2),
+        step=0.01,
+        key=f"verify_head_threshold_{name}",
+        help="At or above it: same person. Higher is stricter.",
+    )
+    default = f"the head {name}'s default {head.threshold:.2f} (trained on {trained_on})"
+    source = default if abs(threshold - round(head.threshold, 2)) < 1e-9 else "set with the slider"
+    st.caption(f"Default {head.threshold:.2f}: {default}.")
+    chips = st.columns([1, 1, 3])
+    decision: HeadDecision | None = None
+    try:
+        if probe is not None and other is not None:
+            decision = verify_with_head(head, probe.embedding, other.embedding, threshold, source)
+            chips[1].image(other.chip, caption="B", width=120)
+        elif probe is not None and person_id is not None:
+            gallery = open_gallery()
+            references = gallery.person_embeddings(person_id)
+            if len(references) == 0:
+                name_of = gallery.get_person(person_id).name
+                raise EmptyGallery(f"{name_of} has no enrolled faces to compare with")
+            decision = verify_with_head(head, probe.embedding, references, threshold, source)
+            best = gallery.faces_of(person_id)[decision.reference]
+            with chips[1]:
+                chip_image(best.chip_path, "best-scoring enrolled face")
+    except VisionLabError as exc:
+        show_error(exc)
+    if decision is None:
+        return
+    chips[0].image(probe.chip, caption="A", width=120)
+    with chips[2]:
+        if decision.same:
+            st.success(f"**Same person** — {decision.margin:.3f} above the threshold.")
+        else:
+            st.warning(f"**Different people** — {-decision.margin:.3f} below the threshold.")
+        a, b, c = st.columns(3)
+        a.metric("Probability (same person)", f"{decision.probability:.3f}")
+        b.metric("Threshold", f"{decision.threshold:.2f}")
+        c.metric("Margin (probability − threshold)", f"{decision.margin:+.3f}")
+    st.write(
+        f"The {head.name} is a logistic regression on the two descriptors' per-dimension "
+        "differences, trained on labelled pairs in the **Threshold lab**: it answers with the "
+        "probability that the two faces are one person."
+    )
+
 
 st.title("Verify")
 mode = st.radio("Compare", [TWO_PHOTOS, CLAIMED], horizontal=True, key="verify_mode")
@@ -32,6 +96,31 @@ with right:
                 format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
                 key="verify_person",
             )
+
+heads = saved_heads(settings().data_dir, face_pipeline().model_id)
+scorer = DISTANCE
+if heads:
+    scorer = st.selectbox(
+        "Scorer",
+        [DISTANCE, *heads],
+        key="verify_scorer",
+        format_func=lambda name: "distance" if name == DISTANCE else f"head {name} (probability)",
+        help="A learned verification head trained in the Threshold lab, or the plain distance.",
+    )
+if scorer != DISTANCE:
+    try:
+        head = VerificationHead.load(heads[scorer], face_pipeline().model_id)
+    except VisionLabError as exc:
+        show_error(exc)
+        st.stop()
+    verify_by_head(
+        head,
+        scorer,
+        probe[1] if probe else None,
+        other[1] if other else None,
+        person_id,
+    )
+    st.stop()
 
 threshold = threshold_slider("verify_threshold")
 result: VerificationResult | None = None

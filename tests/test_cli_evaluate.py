@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import cli
 from tests.lfw_like import MATCHED, MISMATCHED, make_lfw_like
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +24,13 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def test_json_and_scores_csv(lfw_like, data_dir, tmp_path):
+def test_json_and_scores_csv(lfw_like, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))  # restored after --data overrides it
     out = tmp_path / "scores.csv"
-    result = subprocess.run(
-        [sys.executable, "cli.py", "evaluate", "--pairs", str(lfw_like), "--root",
-         str(lfw_like.parent), "--scores-csv", str(out), "--json", "--data", str(data_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    argv = ["evaluate", "--pairs", str(lfw_like), "--root", str(lfw_like.parent)]
+    code = cli.main([*argv, "--scores-csv", str(out), "--json", "--data", str(data_dir)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
     assert report["scorer"] == "distance" and not report["higher_is_same"]
     assert (report["genuine_pairs"], report["impostor_pairs"]) == (4, 4)
     assert report["image_outcomes"] == {"face found": 5}
@@ -56,7 +50,7 @@ def test_json_and_scores_csv(lfw_like, data_dir, tmp_path):
 
 
 def test_text_output_of_a_trained_head(lfw_like, data_dir, capsys, monkeypatch):
-    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))  # the cache the first test filled
     argv = ["evaluate", "--pairs", str(lfw_like), "--root", str(lfw_like.parent)]
     code = cli.main([*argv, "--scorer", "chi2", "--train-pairs", str(lfw_like)])
     out = capsys.readouterr().out

@@ -161,21 +161,27 @@ def errors_by_identity(
     for most mistakes (look-alikes, a mislabelled folder, poor photos)."""
     pairs = embedded.pairs
     keep = embedded.usable
-    people = np.asarray(pairs.identities)
-    person_a, person_b = people[pairs.a[keep]], people[pairs.b[keep]]
+    people, person_of = np.unique(np.asarray(pairs.identities), return_inverse=True)
+    person_a, person_b = person_of[pairs.a[keep]], person_of[pairs.b[keep]]
     accepted, same = scores.accepted(threshold), scores.same
-    rows = []
-    for person in np.unique(people):
-        involved = (person_a == person) | (person_b == person)
-        genuine, impostor = involved & same, involved & ~same
-        rows.append(
-            IdentityErrors(
-                person=str(person),
-                genuine_pairs=int(genuine.sum()),
-                false_rejects=int((genuine & ~accepted).sum()),
-                impostor_pairs=int(impostor.sum()),
-                false_accepts=int((impostor & accepted).sum()),
-            )
+
+    def per_person(mask: np.ndarray) -> np.ndarray:
+        # A genuine pair counts once for its person; an impostor pair once for each side.
+        counts = np.bincount(person_a[mask], minlength=len(people))
+        other = mask & (person_b != person_a)
+        return counts + np.bincount(person_b[other], minlength=len(people))
+
+    genuine, false_rejects = per_person(same), per_person(same & ~accepted)
+    impostor, false_accepts = per_person(~same), per_person(~same & accepted)
+    rows = [
+        IdentityErrors(
+            person=str(person),
+            genuine_pairs=int(genuine[i]),
+            false_rejects=int(false_rejects[i]),
+            impostor_pairs=int(impostor[i]),
+            false_accepts=int(false_accepts[i]),
         )
+        for i, person in enumerate(people)
+    ]
     rows.sort(key=lambda r: (-(r.false_rejects + r.false_accepts), r.person))
     return rows
