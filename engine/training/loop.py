@@ -1,0 +1,211 @@
+"""The training loop: P×K batches → head → miner → triplet loss → Adam step.
+
+Each piece (sampler, miner, loss, head) is its own object, so the loop reads top to bottom like
+the pytorch-metric-learning examples. The loop reports through callbacks only: ``progress``
+after each epoch, ``should_stop`` before each batch, so a page can cancel within one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.training.head import BASE_MODEL_ID, ProjectionHead, embed_triplet
+from engine.training.losses import TripletMarginLoss, pairwise_squared_distances
+from engine.training.miners import (
+    BatchAllMiner,
+    BatchHardMiner,
+    SemiHardMiner,
+    TripletMiner,
+    TripletPool,
+)
+from engine.training.sampler import PKSampler
+
+MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch, averaged over its batches.
+
+    ``loss`` and ``active_fraction`` are over the mined triplets; ``mean_d_ap`` / ``mean_d_an``
+    are mean squared distances over every same-person / different-person pair in the batches,
+    independent of the miner (for "pool": over the pool's triplets, scored at the epoch start).
+    ``pool_active_fraction``: share of the pool still fed ("pool" only).
+    """
+
+    epoch: int
+    loss: float
+    active_fraction: float
+    mean_d_ap: float
+    mean_d_an: float
+    triplets: int
+    pool_active_fraction: float | None = None
+
+
+@dataclass
+class TrainResult:
+    model: ProjectionHead
+    history: list[EpochStats] = field(default_factory=list)
+    cancelled: bool = False
+    batches_run: int = 0
+    alpha: float = 0.2
+    miner: str = "semi-hard"
+    base_model_id: str = BASE_MODEL_ID
+
+    def metadata(self, data: str) -> dict:
+        """Checkpoint metadata for ``save_checkpoint``; ``data`` names the training set."""
+        last = self.history[-1] if self.history else None
+        return {
+            "base_model_id": self.base_model_id,
+            "data": data,
+            "alpha": self.alpha,
+            "miner": self.miner,
+            "epochs": len(self.history),
+            "metrics": {} if last is None else asdict(last),
+        }
+
+
+def make_miner(name: str, alpha: float) -> TripletMiner:
+    """The batch miner called ``name`` ("pool" is not a batch miner: see ``TripletPool``)."""
+    if name == "batch-all":
+        return BatchAllMiner(alpha, only_violating=True)
+    if name == "batch-hard":
+        return BatchHardMiner()
+    if name == "semi-hard":
+        return SemiHardMiner(alpha)
+    raise ValueError(f"unknown miner {name!r}; choose one of {', '.join(MINERS)}")
+
+
+def _pair_means(out: Tensor, labels: Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        d = pairwise_squared_distances(out.detach())
+        same = labels[:, None] == labels[None, :]
+        positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        d_ap = float(d[positive].mean()) if positive.any() else float("nan")
+        d_an = float(d[~same].mean()) if (~same).any() else float("nan")
+    return d_ap, d_an
+
+
+def train_head(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    *,
+    alpha: float = 0.2,
+    miner: str = "semi-hard",
+    epochs: int = 10,
+    lr: float = 1e-3,
+    p: int = 8,
+    k: int = 4,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    pool_per_anchor: int = 4,
+    pool_slack: float = 0.0,
+    progress: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    base_model_id: str = BASE_MODEL_ID,
+) -> TrainResult:
+    """Train a ``ProjectionHead`` on frozen (N, D) embeddings with integer person ``labels``.
+
+    ``miner`` picks the triplets: "batch-all" (all margin-violating triplets of a P×K batch),
+    "batch-hard", "semi-hard" (FaceNet), or "pool" (a fixed ``TripletPool`` of
+    ``pool_per_anchor`` random triplets per sample, rescored each epoch; its active triplets
+    are fed in batches of ``p * k``). Deterministic for a given ``seed`` on one device.
+    Cancelling (``should_stop()`` true) returns the model as it is, ``cancelled=True``; the
+    unfinished epoch is not in ``history``.
+    """
+    if miner not in MINERS:
+        raise ValueError(f"unknown miner {miner!r}; choose one of {', '.join(MINERS)}")
+    x_all = torch.as_tensor(np.asarray(embeddings, dtype=np.float32), device=device)
+    y_all = torch.as_tensor(np.asarray(labels).reshape(-1), device=device).long()
+    if x_all.ndim != 2 or len(x_all) != len(y_all):
+        raise ValueError(
+            f"embeddings (N, D) and labels (N,) disagree: {x_all.shape}, {y_all.shape}"
+        )
+
+    torch.manual_seed(seed)
+    model = ProjectionHead(x_all.shape[1]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = TripletMarginLoss(alpha)
+    result = TrainResult(model, alpha=alpha, miner=miner, base_model_id=base_model_id)
+
+    sampler = PKSampler(labels, p, k, seed=seed)
+    batch_miner = make_miner(miner, alpha) if miner != "pool" else None
+    pool = (
+        TripletPool.random(y_all.cpu(), pool_per_anchor, alpha, pool_slack, seed=seed)
+        if miner == "pool"
+        else None
+    )
+    shuffle = torch.Generator().manual_seed(seed)
+
+    for epoch in range(1, epochs + 1):
+        losses: list[float] = []
+        actives: list[float] = []
+        d_aps: list[float] = []
+        d_ans: list[float] = []
+        n_triplets = 0
+        model.train()
+
+        if pool is not None:
+            with torch.no_grad():
+                pool.rescore(model(x_all))
+            a, pos, n = pool.active_triplets()
+            order = torch.randperm(len(a), generator=shuffle)
+            size = p * k
+            batches = [
+                (a[order[i : i + size]], pos[order[i : i + size]], n[order[i : i + size]])
+                for i in range(0, len(a), size)
+            ]
+        else:
+            batches = list(sampler)
+
+        for batch in batches:
+            if should_stop is not None and should_stop():
+                result.cancelled = True
+                model.eval()
+                return result
+            if pool is not None:
+                ia, ip, inn = (t.to(device) for t in batch)
+                out_a, out_p, out_n = embed_triplet(model, x_all[ia], x_all[ip], x_all[inn])
+                loss, active = loss_fn(out_a, out_p, out_n)
+                count = len(ia)
+            else:
+                idx = torch.as_tensor(batch, device=device)
+                out, y = model(x_all[idx]), y_all[idx]
+                triplets = batch_miner(out, y)
+                loss, active = loss_fn.on_indices(out, triplets)
+                count = len(triplets[0])
+            optimizer.zero_grad(set_to_none=True)
+            if count:
+                loss.backward()
+                optimizer.step()
+            result.batches_run += 1
+            losses.append(float(loss.detach()))
+            actives.append(active)
+            n_triplets += count
+            if pool is None:
+                d_ap, d_an = _pair_means(out, y)
+                d_aps.append(d_ap)
+                d_ans.append(d_an)
+
+        if pool is not None:
+            # Pool mode: distances over the pool's triplets, so an epoch that feeds none has them.
+            d_aps, d_ans = [float(pool.d_ap.mean())], [float(pool.d_an.mean())]
+        stats = EpochStats(
+            epoch=epoch,
+            loss=float(np.mean(losses)) if losses else 0.0,
+            active_fraction=float(np.mean(actives)) if actives else 0.0,
+            mean_d_ap=float(np.nanmean(d_aps)) if d_aps else float("nan"),
+            mean_d_an=float(np.nanmean(d_ans)) if d_ans else float("nan"),
+            triplets=n_triplets,
+            pool_active_fraction=pool.active_fraction if pool is not None else None,
+        )
+        result.history.append(stats)
+        if progress is not None:
+            progress(stats)
+    model.eval()
+    return result
