@@ -18,6 +18,7 @@ pages = {
     ],
     "Analysis": [
         st.Page("pages/threshold_lab.py", title="Threshold lab", icon="📈"),
+        st.Page("pages/train.py", title="Train", icon="🏋️"),
     ],
 }
 page = st.navigation(pages)

@@ -441,6 +441,156 @@ def _print_evaluate(result: dict[str, Any]) -> None:
         print(f"wrote {result['scores_csv']}")
 
 
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train a projection head on a <person>/<images> folder (triplet loss, mined triplets) and
+    save it under <data>/models; with --eval-pairs, verification figures before and after."""
+    import dataclasses
+
+    import numpy as np
+
+    from engine.evaluation.datasets import EmbeddedPairs, embed_pair_set, pairs_from_file
+    from engine.evaluation.protocol import run_evaluation
+    from engine.training import EpochStats, derive_model_id, save_checkpoint, train_head
+    from engine.training.data import load_training_set
+
+    if bool(args.eval_pairs) != bool(args.eval_root):
+        raise ValueError("--eval-pairs and --eval-root go together")
+    if not args.images.is_dir():
+        raise ValueError(f"no image folder at {args.images}")
+    eval_pairs = pairs_from_file(args.eval_pairs, args.eval_root) if args.eval_pairs else None
+    settings = _settings()
+    pipeline = _pipeline()
+    cache = settings.data_dir / "cache"
+    data = load_training_set(
+        pipeline,
+        args.images,
+        cache,
+        people_file=args.people,
+        min_images=2,
+        max_images=args.max_images,
+        progress=_embedding_progress("training"),
+    )
+    if len(data.people) < 2:
+        raise ValueError("training needs two or more people with two or more face images each")
+    test = None
+    if eval_pairs is not None:
+        test = embed_pair_set(pipeline, eval_pairs, cache, progress=_embedding_progress("eval"))
+
+    def show_epoch(stats: EpochStats) -> None:
+        if not args.json:
+            print(
+                f"epoch {stats.epoch:3d}  loss {stats.loss:.4f}  "
+                f"active {stats.active_fraction:6.1%}"
+                f"  d(a,p) {stats.mean_d_ap:.3f}  d(a,n) {stats.mean_d_an:.3f}"
+                f"  triplets {stats.triplets:,}",
+                flush=True,
+            )
+
+    result = train_head(
+        data.embeddings,
+        data.labels,
+        alpha=args.alpha,
+        miner=args.miner,
+        epochs=args.epochs,
+        lr=args.lr,
+        p=args.p,
+        k=args.k,
+        seed=args.seed,
+        progress=show_epoch,
+        base_model_id=data.model_id,
+    )
+    head_id = derive_model_id(data.model_id, result.model)
+
+    def projected(embedded: EmbeddedPairs) -> EmbeddedPairs:
+        rows = np.isfinite(embedded.embeddings).all(axis=1)
+        out = np.full_like(embedded.embeddings, np.nan)
+        out[rows] = result.model.embed(embedded.embeddings[rows])
+        return dataclasses.replace(embedded, embeddings=out, model_id=head_id)
+
+    train_pairs = data.pairs(seed=args.seed)
+    figures: dict[str, Any] = {}
+    sets = {"train": (train_pairs, None)}
+    if test is not None:
+        sets["eval"] = (test, train_pairs)
+    for name, (pairs, threshold_on) in sets.items():
+        before = run_evaluation("distance", pairs, threshold_on).report.as_dict()
+        after_on = projected(threshold_on) if threshold_on is not None else None
+        after = run_evaluation("distance", projected(pairs), after_on).report.as_dict()
+        figures[name] = {"before": before, "after": after}
+
+    models = settings.data_dir / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    path = models / f"{head_id}.pt"
+    metadata = result.metadata(str(args.images))
+    metadata.update(
+        people_file=str(args.people) if args.people else None,
+        people=len(data.people),
+        images=len(data),
+        lr=args.lr,
+        p=args.p,
+        k=args.k,
+        seed=args.seed,
+        history=[dataclasses.asdict(h) for h in result.history],
+        evaluation={
+            name: {when: _headline(report) for when, report in pair.items()}
+            for name, pair in figures.items()
+        },
+        eval_pairs=str(args.eval_pairs) if args.eval_pairs else None,
+    )
+    saved = save_checkpoint(path, result.model, metadata)
+    return {
+        "images_folder": str(args.images),
+        "people_file": str(args.people) if args.people else None,
+        "base_model_id": data.model_id,
+        "model_id": saved["model_id"],
+        "checkpoint": str(path),
+        "people": len(data.people),
+        "images": len(data),
+        "listed_images": data.listed_images,
+        "skipped": data.skipped,
+        "alpha": args.alpha,
+        "miner": args.miner,
+        "epochs": [dataclasses.asdict(h) for h in result.history],
+        "eval_pairs": str(args.eval_pairs) if args.eval_pairs else None,
+        "eval_image_outcomes": test.status_counts() if test is not None else None,
+        "evaluation": figures,
+    }
+
+
+def _headline(report: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy, its protocol, EER and TAR at FAR 1e-2 of a report."""
+    tar = next((r for r in report["tar_at_far"] if r["target_far"] == 1e-2), None)
+    return {
+        "accuracy": report["accuracy"],
+        "protocol": report["protocol"],
+        "eer": report["eer"],
+        "tar_at_far_1e-2": tar["tar"] if tar and tar["measurable"] else None,
+    }
+
+
+def _print_train(result: dict[str, Any]) -> None:
+    # The per-epoch lines were printed as training ran.
+    skipped = ", ".join(f"{k} {v:,}" for k, v in result["skipped"].items()) or "none"
+    print(
+        f"trained on {result['images']:,} images of {result['people']:,} people "
+        f"({result['listed_images']:,} listed; skipped: {skipped}); "
+        f"miner {result['miner']}, alpha {result['alpha']}"
+    )
+    titles = {"train": "training people's pairs", "eval": Path(result["eval_pairs"] or "").name}
+    for name, pair in result["evaluation"].items():
+        before, after = _headline(pair["before"]), _headline(pair["after"])
+        print(f"{titles[name]}: accuracy {after['protocol']}")
+        for label, row in (("before", before), ("after", after)):
+            tar = row["tar_at_far_1e-2"]
+            tar_text = f"{100 * tar:.2f} %" if tar is not None else "not measurable"
+            print(
+                f"  {label:6s}  accuracy {100 * row['accuracy']:.2f} %  "
+                f"EER {100 * row['eer']:.2f} %  TAR@FAR1e-2 {tar_text}"
+            )
+    print(f"model {result['model_id']} (base {result['base_model_id']})")
+    print(f"saved {result['checkpoint']}")
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
     "faces": (cmd_faces, _print_faces),
     "enroll": (cmd_enroll, _print_enroll),
@@ -453,6 +603,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "export": (cmd_export, _print_export),
     "import": (cmd_import, _print_import),
     "evaluate": (cmd_evaluate, _print_evaluate),
+    "train": (cmd_train, _print_train),
 }
 
 
@@ -505,6 +656,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--scores-csv", type=Path, metavar="OUT", help="write name_a,name_b,label,score per pair"
     )
+    train = sub.add_parser("train", parents=[common], help=cmd_train.__doc__)
+    train.add_argument("--images", type=Path, required=True, help="folder of <person>/<images>")
+    train.add_argument("--people", type=Path, help="LFW people file: only these people")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--alpha", type=float, default=0.2, help="triplet margin")
+    train.add_argument(
+        "--miner", choices=["batch-all", "batch-hard", "semi-hard", "pool"], default="semi-hard"
+    )
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--p", type=_positive_int, default=8, help="people per batch")
+    train.add_argument("--k", type=_positive_int, default=4, help="images per person per batch")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-images", type=_positive_int, help="cap (whole people, in order)")
+    train.add_argument("--eval-pairs", type=Path, help="LFW-format pairs to evaluate on")
+    train.add_argument("--eval-root", type=Path, help="image root of --eval-pairs")
     return parser
 
 

@@ -1,0 +1,77 @@
+"""``cli.py train``: a projection head trained on a tiny folder of package photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cli
+from engine.training import BASE_MODEL_ID, load_checkpoint
+from tests.lfw_like import make_lfw_like
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory, astronaut, grace_hopper) -> Path:
+    """Two people, two images each (as is and mirrored)."""
+    root = tmp_path_factory.mktemp("people")
+    for name, pixels in (("Eileen", astronaut), ("Grace", grace_hopper)):
+        (root / name).mkdir()
+        Image.fromarray(pixels).save(root / name / "1.jpg", quality=95)
+        Image.fromarray(np.ascontiguousarray(pixels[:, ::-1])).save(root / name / "2.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def lfw_like(tmp_path_factory, astronaut, grace_hopper) -> Path:
+    return make_lfw_like(tmp_path_factory.mktemp("lfw"), astronaut, grace_hopper)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+def test_json_checkpoint_and_evaluation(people, lfw_like, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    argv = ["train", "--images", str(people), "--epochs", "3", "--alpha", "0.2"]
+    argv += ["--miner", "batch-all", "--p", "2", "--k", "2", "--data", str(data_dir), "--json"]
+    argv += ["--eval-pairs", str(lfw_like), "--eval-root", str(lfw_like.parent)]
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)  # one JSON document, nothing else on stdout
+    assert (result["people"], result["images"], result["skipped"]) == (2, 4, {})
+    assert [e["epoch"] for e in result["epochs"]] == [1, 2, 3]
+    assert result["model_id"].startswith(f"{BASE_MODEL_ID}+head-")
+    assert result["model_id"] != result["base_model_id"] == BASE_MODEL_ID
+    path = Path(result["checkpoint"])
+    assert path == data_dir / "models" / f"{result['model_id']}.pt" and path.is_file()
+    head = load_checkpoint(path)
+    assert head.model_id == result["model_id"]
+    assert head.metadata["miner"] == "batch-all" and head.metadata["epochs"] == 3
+    before, after = result["evaluation"]["eval"]["before"], result["evaluation"]["eval"]["after"]
+    assert before["accuracy"] == 1.0 and before["protocol"].startswith("threshold chosen on")
+    assert 0.0 <= after["eer"] <= 1.0
+    assert "optimistic" in result["evaluation"]["train"]["before"]["protocol"]
+
+
+def test_text_output(people, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))  # the cache the first test filled
+    code = cli.main(["train", "--images", str(people), "--epochs", "2", "--p", "2", "--k", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("epoch ") == 2 and "active" in out
+    assert "trained on 4 images of 2 people" in out
+    assert "training people's pairs: accuracy threshold chosen on these pairs" in out
+    assert f"saved {data_dir / 'models'}" in out
+
+
+def test_missing_folder_is_one_line(tmp_path, capsys):
+    code = cli.main(["train", "--images", str(tmp_path / "nope"), "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: no image folder at") and err.count("\n") == 1
