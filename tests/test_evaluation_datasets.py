@@ -22,12 +22,12 @@ from engine.evaluation.datasets import (
     EmbeddingCancelled,
     GalleryFaces,
     PairSet,
-    _sample_impostor_pairs,
     embed_pair_set,
     gallery_searches,
     pairs_from_file,
     pairs_from_folder,
     pairs_from_gallery,
+    sample_impostor_pairs,
 )
 from engine.evaluation.operating_point import (
     choose_at_eer,
@@ -74,7 +74,7 @@ def test_folder_pairs_are_every_genuine_pair_and_a_seeded_impostor_sample(tmp_pa
 
 def test_impostor_sampling_of_a_large_set_draws_distinct_cross_person_pairs():
     person_of = np.repeat(np.arange(500), 2)  # 1,000 images: 498,500 impostor pairs
-    a, b, available = _sample_impostor_pairs(person_of, 3000, seed=1)
+    a, b, available = sample_impostor_pairs(person_of, 3000, seed=1)
     assert available == (1000 * 1000 - 500 * 4) // 2
     assert len(a) == 3000 and len(set(zip(a, b, strict=True))) == 3000
     assert (a < b).all() and (person_of[a] != person_of[b]).all()

@@ -156,8 +156,8 @@ def pairs_from_folder(
     people, person_of = np.unique(identities, return_inverse=True)
     if len(people) < 2:
         raise DatasetError(f"{root} has one person only: impostor pairs need two or more")
-    genuine_a, genuine_b = _genuine_pairs(person_of)
-    impostor_a, impostor_b, available = _sample_impostor_pairs(person_of, impostors, seed)
+    genuine_a, genuine_b = genuine_pairs(person_of)
+    impostor_a, impostor_b, available = sample_impostor_pairs(person_of, impostors, seed)
     a = np.concatenate([genuine_a, impostor_a])
     b = np.concatenate([genuine_b, impostor_b])
     same = np.concatenate([np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)])
@@ -181,7 +181,7 @@ def pairs_from_folder(
     )
 
 
-def _genuine_pairs(person_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def genuine_pairs(person_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a_parts, b_parts = [], []
     for person in np.unique(person_of):
         members = np.flatnonzero(person_of == person)
@@ -191,7 +191,7 @@ def _genuine_pairs(person_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(a_parts).astype(np.int64), np.concatenate(b_parts).astype(np.int64)
 
 
-def _sample_impostor_pairs(
+def sample_impostor_pairs(
     person_of: np.ndarray, wanted: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """``wanted`` distinct pairs (i < j) of images of different people, and how many exist."""
@@ -498,8 +498,8 @@ def pairs_from_gallery(
     people, person_of = np.unique(faces.people, return_inverse=True)
     if np.bincount(person_of).max() < 2:
         raise DatasetError("no person has two or more faces: there are no genuine pairs")
-    genuine_a, genuine_b = _genuine_pairs(person_of)
-    impostor_a, impostor_b, available = _sample_impostor_pairs(person_of, impostors, seed)
+    genuine_a, genuine_b = genuine_pairs(person_of)
+    impostor_a, impostor_b, available = sample_impostor_pairs(person_of, impostors, seed)
     a = np.concatenate([genuine_a, impostor_a])
     sampled = (
         f"all {available:,} impostor pairs"

@@ -24,9 +24,9 @@ from engine.evaluation.datasets import (
     DatasetError,
     EmbeddedPairs,
     PairSet,
-    _genuine_pairs,
-    _sample_impostor_pairs,
     embed_pair_set,
+    genuine_pairs,
+    sample_impostor_pairs,
 )
 from engine.faces.pipeline import FacePipeline
 
@@ -55,8 +55,8 @@ class TrainingSet:
     def pairs(self, impostors: int = 5000, seed: int = 0) -> EmbeddedPairs:
         """Every genuine pair of these images and a seeded sample of impostor pairs, embedded
         (for choosing a threshold on the training people's own pairs)."""
-        genuine_a, genuine_b = _genuine_pairs(self.labels)
-        impostor_a, impostor_b, _ = _sample_impostor_pairs(self.labels, impostors, seed)
+        genuine_a, genuine_b = genuine_pairs(self.labels)
+        impostor_a, impostor_b, _ = sample_impostor_pairs(self.labels, impostors, seed)
         a = np.concatenate([genuine_a, impostor_a])
         b = np.concatenate([genuine_b, impostor_b])
         same = np.concatenate([np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)])
