@@ -7,15 +7,18 @@ Kept here so Enroll, Verify and Recognize stay short scripts and show faces the 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
+from streamlit.delta_generator import DeltaGenerator
 
 from engine.enrollment import IMAGE_SUFFIXES, image_sha256
 from engine.errors import InvalidImage, ModelMismatch, NoFaceFound, VisionLabError
+from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
 from engine.faces.pipeline import Face
 from engine.images import load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
@@ -246,3 +249,24 @@ def show_flash() -> None:
     message = st.session_state.pop("flash", None)
     if message:
         st.success(message)
+
+
+def embed_pairs_with_progress(
+    pairs: PairSet, bar: DeltaGenerator, should_stop: Callable[[], bool]
+) -> EmbeddedPairs:
+    """Embed a pair set's images through the shared on-disk cache, filling ``bar``.
+
+    The Threshold lab and the Train page both embed this way, so a folder embedded on one
+    page is read from the cache on the other.
+    """
+
+    def show(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
+
+    return embed_pair_set(
+        face_pipeline(),
+        pairs,
+        settings().data_dir / "cache",
+        progress=show,
+        should_stop=should_stop,
+    )

@@ -19,7 +19,6 @@ from engine.evaluation.datasets import (
     EmbeddedPairs,
     EmbeddingCancelled,
     GalleryFaces,
-    embed_pair_set,
     face_chip,
     gallery_faces,
     gallery_searches,
@@ -41,7 +40,13 @@ from engine.evaluation.protocol import (
 from engine.evaluation.scoring import DistanceScorer, evaluate
 from engine.verification import default_threshold
 from pages import lab_charts
-from pages.face_widgets import flash, open_gallery, show_error, show_flash
+from pages.face_widgets import (
+    embed_pairs_with_progress,
+    flash,
+    open_gallery,
+    show_error,
+    show_flash,
+)
 from pages.resources import face_pipeline, settings
 
 PAIRS_FILE, FOLDER, GALLERY = "LFW-format pairs file", "Folder of people", "Enrolled gallery"
@@ -132,15 +137,8 @@ def _build(key: str, inputs: tuple) -> tuple[EmbeddedPairs, GalleryFaces | None]
         st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
         bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
 
-    def show(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
-
-    embedded = embed_pair_set(
-        face_pipeline(),
-        pairs,
-        settings().data_dir / "cache",
-        progress=show,
-        should_stop=lambda: bool(st.session_state[key]["cancelled"]),
+    embedded = embed_pairs_with_progress(
+        pairs, bar, should_stop=lambda: bool(st.session_state[key]["cancelled"])
     )
     running.empty()
     return embedded, None

@@ -19,15 +19,14 @@ from engine.errors import VisionLabError
 from engine.evaluation.datasets import (
     EmbeddedPairs,
     EmbeddingCancelled,
-    embed_pair_set,
     pairs_from_folder,
 )
 from engine.evaluation.scoring import DistanceScorer, PairScores, VerificationReport, evaluate
 from engine.training import MINERS, EpochStats, TrainResult, derive_model_id, train_head
 from engine.training.head import save_checkpoint
 from pages import lab_charts
-from pages.face_widgets import flash, show_error, show_flash
-from pages.resources import engine_status, face_pipeline, settings
+from pages.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
+from pages.resources import engine_status, settings
 
 STATE, STOP = "train", "train_stop"
 HELD_OUT_SHARE = 0.2
@@ -108,15 +107,8 @@ def _run(folder: str, options: dict) -> None:
         bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
         chart = st.empty()
 
-    def embedding(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
-
-    embedded = embed_pair_set(
-        face_pipeline(),
-        pairs,
-        settings().data_dir / "cache",
-        progress=embedding,
-        should_stop=lambda: bool(st.session_state.get(STOP)),
+    embedded = embed_pairs_with_progress(
+        pairs, bar, should_stop=lambda: bool(st.session_state.get(STOP))
     )
     state["embedded"] = embedded
     identities = np.asarray(pairs.identities)
