@@ -20,6 +20,10 @@ pages = {
         st.Page("pages/threshold_lab.py", title="Threshold lab", icon="📈"),
         st.Page("pages/train.py", title="Train", icon="🏋️"),
     ],
+    "Networks": [
+        st.Page("pages/neurons.py", title="Neurons", icon="🧠"),
+        st.Page("pages/style.py", title="Style transfer", icon="🎨"),
+    ],
 }
 page = st.navigation(pages)
 

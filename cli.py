@@ -7,6 +7,7 @@ message on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
     from engine.config import Settings
     from engine.enrollment import FileOutcome
     from engine.faces.pipeline import Face, FacePipeline
+    from engine.training.head import LoadedHead
     from engine.verification import Threshold
     from store import Gallery, Person
 
@@ -63,22 +65,38 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _pipeline() -> FacePipeline:
-    """The pipeline configured as the app configures it (same detection size and pixel cap)."""
+def _pipeline(base: bool = False) -> FacePipeline:
+    """The pipeline configured as the app configures it (same detection size, pixel cap and
+    model: the trained model chosen with ``use-model``, unless ``base``)."""
     from engine.faces.pipeline import FacePipeline
 
-    return FacePipeline.from_settings(_settings())
+    pipeline = FacePipeline.from_settings(_settings())
+    return pipeline if base else pipeline.with_head(_active_head())
+
+
+def _active_head() -> LoadedHead | None:
+    """The model chosen with ``use-model`` (None: the pretrained one); a model that cannot
+    load is reported on stderr and the pretrained one used, as the app does."""
+    from engine.faces.weights import FACE_RESNET_V1
+    from engine.training.models import load_active_head
+
+    active = load_active_head(_settings().data_dir, FACE_RESNET_V1.model_id)
+    if active.problem:
+        print(f"warning: {active.problem}; using {FACE_RESNET_V1.model_id}", file=sys.stderr)
+    return active.head
 
 
 @contextmanager
-def _gallery() -> Iterator[Gallery]:
+def _gallery(model_id: str | None = None) -> Iterator[Gallery]:
+    """The gallery's view for ``model_id`` (default: the model in use, see ``_pipeline``)."""
     from engine.faces.weights import FACE_RESNET_V1
     from store import Gallery
 
+    if model_id is None:
+        head = _active_head()
+        model_id = head.model_id if head is not None else FACE_RESNET_V1.model_id
     gallery = Gallery.open(
-        _settings(),
-        model_id=FACE_RESNET_V1.model_id,
-        embedding_dim=FACE_RESNET_V1.embedding_dim or 128,
+        _settings(), model_id=model_id, embedding_dim=FACE_RESNET_V1.embedding_dim or 128
     )
     try:
         yield gallery
@@ -441,6 +459,10 @@ def _print_evaluate(result: dict[str, Any]) -> None:
         print(f"wrote {result['scores_csv']}")
 
 
+MIN_PEOPLE_TO_HOLD_OUT = 10
+"""Below this, ``train`` trains on everyone and keeps the last epoch (``--held-out`` ignored)."""
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     """Train a projection head on a <person>/<images> folder (triplet loss, mined triplets) and
     save it under <data>/models; with --eval-pairs, verification figures before and after."""
@@ -450,8 +472,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
     from engine.evaluation.datasets import EmbeddedPairs, embed_pair_set, pairs_from_file
     from engine.evaluation.protocol import run_evaluation
-    from engine.training import EpochStats, derive_model_id, save_checkpoint, train_head
+    from engine.training import EpochStats, derive_model_id, train_head
     from engine.training.data import load_training_set
+    from engine.training.models import save_trained_model
 
     if bool(args.eval_pairs) != bool(args.eval_root):
         raise ValueError("--eval-pairs and --eval-root go together")
@@ -459,7 +482,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"no image folder at {args.images}")
     eval_pairs = pairs_from_file(args.eval_pairs, args.eval_root) if args.eval_pairs else None
     settings = _settings()
-    pipeline = _pipeline()
+    pipeline = _pipeline(base=True)
     cache = settings.data_dir / "cache"
     data = load_training_set(
         pipeline,
@@ -476,13 +499,22 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if eval_pairs is not None:
         test = embed_pair_set(pipeline, eval_pairs, cache, progress=_embedding_progress("eval"))
 
+    held_out = args.held_out if len(data.people) >= MIN_PEOPLE_TO_HOLD_OUT else 0.0
+    if held_out != args.held_out and not args.json:
+        print(f"{len(data.people)} people: too few to hold any out; keeping the last epoch")
+
     def show_epoch(stats: EpochStats) -> None:
         if not args.json:
             print(
                 f"epoch {stats.epoch:3d}  loss {stats.loss:.4f}  "
                 f"active {stats.active_fraction:6.1%}"
                 f"  d(a,p) {stats.mean_d_ap:.3f}  d(a,n) {stats.mean_d_an:.3f}"
-                f"  triplets {stats.triplets:,}",
+                f"  triplets {stats.triplets:,}"
+                + (
+                    f"  held-out AUC {stats.held_out_auc:.5f} EER {stats.held_out_eer:.2%}"
+                    if stats.held_out_auc is not None
+                    else ""
+                ),
                 flush=True,
             )
 
@@ -493,6 +525,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         miner=args.miner,
         epochs=args.epochs,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        held_out=held_out,
         p=args.p,
         k=args.k,
         seed=args.seed,
@@ -518,11 +552,12 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         after = run_evaluation("distance", projected(pairs), after_on).report.as_dict()
         figures[name] = {"before": before, "after": after}
 
-    models = settings.data_dir / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    path = models / f"{head_id}.pt"
     metadata = result.metadata(str(args.images))
     metadata.update(
+        threshold=figures["train"]["after"]["threshold"],
+        held_out=held_out,
+        held_out_baseline=dataclasses.asdict(result.baseline) if result.baseline else None,
+        weight_decay=args.weight_decay,
         people_file=str(args.people) if args.people else None,
         people=len(data.people),
         images=len(data),
@@ -537,7 +572,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         },
         eval_pairs=str(args.eval_pairs) if args.eval_pairs else None,
     )
-    saved = save_checkpoint(path, result.model, metadata)
+    path, saved = save_trained_model(settings.data_dir, result.model, metadata)
     return {
         "images_folder": str(args.images),
         "people_file": str(args.people) if args.people else None,
@@ -550,6 +585,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "skipped": data.skipped,
         "alpha": args.alpha,
         "miner": args.miner,
+        "best_epoch": result.best_epoch,
+        "threshold": saved.get("threshold"),
         "epochs": [dataclasses.asdict(h) for h in result.history],
         "eval_pairs": str(args.eval_pairs) if args.eval_pairs else None,
         "eval_image_outcomes": test.status_counts() if test is not None else None,
@@ -587,8 +624,302 @@ def _print_train(result: dict[str, Any]) -> None:
                 f"  {label:6s}  accuracy {100 * row['accuracy']:.2f} %  "
                 f"EER {100 * row['eer']:.2f} %  TAR@FAR1e-2 {tar_text}"
             )
+    if result["best_epoch"] is not None:
+        kept = result["best_epoch"] or "0 (the untrained head: no epoch beat the base model)"
+        print(f"kept the weights of epoch {kept}, best on the held-out people")
     print(f"model {result['model_id']} (base {result['base_model_id']})")
     print(f"saved {result['checkpoint']}")
+    print(f"use it with: python cli.py use-model {result['model_id']}")
+
+
+def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
+    """List the trained models saved in the data folder, and the one in use."""
+    from engine.faces.weights import FACE_RESNET_V1
+    from engine.training.models import active_model_id, list_trained_models
+
+    data_dir = _settings().data_dir
+    return {
+        "active": active_model_id(data_dir) or FACE_RESNET_V1.model_id,
+        "base_model_id": FACE_RESNET_V1.model_id,
+        "models": [
+            {
+                "model_id": m.model_id,
+                "path": str(m.path),
+                "created": m.metadata.get("created"),
+                "data": m.metadata.get("data"),
+                "miner": m.metadata.get("miner"),
+                "alpha": m.metadata.get("alpha"),
+                "epochs": m.metadata.get("epochs"),
+                "best_epoch": m.metadata.get("best_epoch"),
+                "threshold": m.threshold,
+                "evaluation": m.metadata.get("evaluation"),
+            }
+            for m in list_trained_models(data_dir, FACE_RESNET_V1.model_id)
+        ],
+    }
+
+
+def _print_models(result: dict[str, Any]) -> None:
+    base = result["base_model_id"]
+    mark = "*" if result["active"] == base else " "
+    print(f"{mark} {base}  (pretrained)")
+    for m in result["models"]:
+        mark = "*" if result["active"] == m["model_id"] else " "
+        threshold = f"threshold {m['threshold']:.3f}" if m["threshold"] else "no threshold"
+        print(f"{mark} {m['model_id']}  {m['created']}  {m['miner']}  {threshold}  {m['data']}")
+    print("* = in use by Enroll / Verify / Recognize and the CLI")
+
+
+def cmd_use_model(args: argparse.Namespace) -> dict[str, Any]:
+    """Switch Enroll / Verify / Recognize (app and CLI) to a trained model, or back to the
+    pretrained one ("base"); re-embeds the gallery's faces for it (skip with --no-reembed)."""
+    from engine.faces.weights import FACE_RESNET_V1
+    from engine.training.head import load_checkpoint
+    from engine.training.models import checkpoint_path, set_active_model
+    from engine.training.reembed import reembed_gallery
+
+    base_id = FACE_RESNET_V1.model_id
+    model_id = base_id if args.model in ("base", base_id) else args.model
+    data_dir = _settings().data_dir
+    summary = None
+    if model_id != base_id and not args.no_reembed:
+        head = load_checkpoint(checkpoint_path(data_dir, model_id), base_id)
+
+        def show(done: int, total: int) -> None:
+            print(f"\rre-embedding faces {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        with _gallery(base_id) as source, _gallery(model_id) as target:
+            summary = reembed_gallery(source, target, head.project, progress=show)
+        print(file=sys.stderr)
+    set_active_model(data_dir, model_id, base_id)
+    return {
+        "active": model_id,
+        "reembedded": dataclasses.asdict(summary) if summary is not None else None,
+    }
+
+
+def _print_use_model(result: dict[str, Any]) -> None:
+    print(f"now using {result['active']}")
+    summary = result["reembedded"]
+    if summary:
+        print(
+            f"gallery: {summary['written']} faces re-embedded, {summary['already']} already "
+            f"there, {summary['without_chip']} without a stored chip (of {summary['faces']})"
+        )
+
+
+# --- neuron browser (issue 6) ------------------------------------------------------------------
+def cmd_layers(args: argparse.Namespace) -> dict[str, Any]:
+    """A backbone's layers in order, with channels and receptive field (size, stride, offset)."""
+    from engine.neurons.backbones import load_backbone
+
+    backbone = load_backbone(args.model)
+    return {
+        "model": backbone.name,
+        "title": backbone.title,
+        "input_size": backbone.input_size,
+        "layers": [
+            {"name": layer.name, "channels": layer.channels, **layer.receptive_field.as_dict()}
+            for layer in backbone.layers
+        ],
+    }
+
+
+def _print_layers(result: dict[str, Any]) -> None:
+    print(f"{result['title']} · input {result['input_size']}×{result['input_size']}")
+    print(f"  {'layer':<9} {'channels':>8} {'field':>6} {'stride':>6} {'offset':>6}")
+    for layer in result["layers"]:
+        print(
+            f"  {layer['name']:<9} {layer['channels']:>8} {layer['size']:>6} "
+            f"{layer['stride']:>6} {layer['start']:>6}"
+        )
+    print("  field: receptive field in input pixels; offset: first input pixel unit 0 reads")
+
+
+def cmd_index_neurons(args: argparse.Namespace) -> dict[str, Any]:
+    """Index a folder of images: per channel, the top-k activating images and positions."""
+    import time
+
+    from engine.neurons.backbones import load_backbone
+    from engine.neurons.index import build_index
+
+    def show_progress(done: int, total: int) -> None:
+        print(f"\r[{done}/{total}] images", end="", file=sys.stderr, flush=True)
+
+    backbone = load_backbone(args.model, input_size=args.input_size)
+    for name in args.layer:
+        backbone.layer(name)  # an unknown layer fails before any image is read
+    started = time.monotonic()
+    index = build_index(
+        backbone,
+        args.images,
+        args.out,
+        args.layer,
+        k=args.top_k,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        progress=show_progress if sys.stderr.isatty() else None,
+    )
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return {
+        "index": str(index.folder),
+        "model": index.model,
+        "layers": {
+            name: {"channels": li.channels, **li.receptive_field.as_dict()}
+            for name, li in index.layers.items()
+        },
+        "k": index.k,
+        "images": len(index.images),
+        "done": index.done,
+        "complete": index.complete,
+        "skipped": index.skipped,
+        "fingerprint": index.fingerprint,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def _print_index_neurons(result: dict[str, Any]) -> None:
+    layers = ", ".join(result["layers"])
+    print(
+        f"indexed {result['done']}/{result['images']} images with {result['model']} at {layers} "
+        f"(top {result['k']}) in {result['seconds']:.1f} s → {result['index']}"
+    )
+    if result["skipped"]:
+        print(f"  skipped {len(result['skipped'])} unreadable: {', '.join(result['skipped'][:5])}")
+
+
+def cmd_show_neuron(args: argparse.Namespace) -> dict[str, Any]:
+    """Draw one channel's top-k receptive-field patches as a PNG grid."""
+    from PIL import Image
+
+    from engine.neurons.errors import UnknownLayer
+    from engine.neurons.index import load_index
+    from engine.neurons.patches import neuron_sheet
+
+    index = load_index(args.index)
+    if args.layer is None and len(index.layers) > 1:
+        raise UnknownLayer(
+            f"the index has layers {', '.join(index.layers)}: choose one with --layer"
+        )
+    layer = args.layer or next(iter(index.layers))
+    hits = index.hits(layer, args.channel)
+    sheet = neuron_sheet(index, layer, args.channel)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(args.out)
+    return {
+        "png": str(args.out),
+        "model": index.model,
+        "layer": layer,
+        "channel": args.channel,
+        "patches": [
+            {
+                "rank": h.rank,
+                "value": h.value,
+                "image": index.images[h.image_id],
+                "y": h.y,
+                "x": h.x,
+            }
+            for h in hits
+        ],
+    }
+
+
+def _print_show_neuron(result: dict[str, Any]) -> None:
+    print(f"{result['model']} {result['layer']} channel {result['channel']} → {result['png']}")
+    for p in result["patches"]:
+        print(f"  {p['rank'] + 1}. {p['value']:.4g}  {p['image']} at ({p['y']}, {p['x']})")
+
+
+# --- style transfer (issue 7) ------------------------------------------------------------------
+def cmd_stylize(args: argparse.Namespace) -> dict[str, Any]:
+    """Neural style transfer: --content's content in --style's style (Gatys et al.'s
+    optimisation of the pixels; --fast: the feed-forward network), written to --out as PNG."""
+    from PIL import Image
+
+    from engine.device import pick_device
+
+    if args.out.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, not {args.out}")
+    blend = _blend_weights(args.blend, len(args.style))
+    content = _read_image(args.content)  # a bad file fails before the network loads
+    styles = [_read_image(path) for path in args.style]
+    device = pick_device(_settings().device)
+    summary: dict[str, Any] = {
+        "content": str(args.content),
+        "styles": [str(path) for path in args.style],
+        "blend": blend,
+        "out": str(args.out),
+        "device": str(device),
+    }
+    if args.fast:
+        from engine.style.fast import FastStylizer
+
+        fast = FastStylizer(str(device)).stylize(
+            content, styles, blend=blend, strength=args.strength, size=args.size
+        )
+        image, notices = fast.image, fast.notices
+        summary.update(method="fast", milliseconds=round(fast.milliseconds, 1))
+    else:
+        from engine.style import StepLosses, StyleOptions, stylize
+
+        def show_step(losses: StepLosses, _image: Any) -> None:
+            if not args.json and (losses.step % args.every == 0 or losses.step == 1):
+                print(
+                    f"step {losses.step:4d} ({losses.side} px)  total {losses.total:.4g}  "
+                    f"content {losses.content:.4g}  style {losses.style:.4g}  "
+                    f"{losses.seconds:6.1f} s",
+                    flush=True,
+                )
+
+        options = StyleOptions(
+            size=args.size,
+            steps=args.steps,
+            alpha=args.alpha,
+            beta=args.beta,
+            tv_weight=args.tv,
+            init=args.init,
+            optimizer=args.optimizer,
+            colour=args.colour,
+            scales=args.scales,
+            coarse_steps=args.coarse_steps,
+            seed=args.seed,
+            blend=blend,
+            every=args.every,
+            backbone=args.backbone,
+        )
+        result = stylize(content, styles, options, callback=show_step, device=device)
+        image, notices = result.image, result.notices
+        summary.update(method="gatys", **result.as_dict())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(args.out)
+    summary.update(height=int(image.shape[0]), width=int(image.shape[1]), notices=notices)
+    return summary
+
+
+def _blend_weights(text: str | None, count: int) -> list[float]:
+    if text is None:
+        return [1.0 / count] * count
+    try:
+        weights = [float(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"--blend takes numbers separated by commas, got {text!r}") from exc
+    if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"--blend needs {count} weights of 0 or more (one per --style)")
+    return [w / sum(weights) for w in weights]
+
+
+def _print_stylize(result: dict[str, Any]) -> None:
+    for notice in result["notices"]:
+        print(f"note: {notice}")
+    size = f"{result['width']}×{result['height']}"
+    if result["method"] == "fast":
+        print(f"fast preview {size} in {result['milliseconds']:.0f} ms → {result['out']}")
+        return
+    last = result["history"][-1] if result["history"] else None
+    losses = f"; J {last['total']:.4g}" if last else ""
+    steps = f"{result['steps_run']} steps at {size} in {result['seconds']:.1f} s"
+    print(f"{steps}{losses} → {result['out']}")
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
@@ -604,6 +935,12 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "import": (cmd_import, _print_import),
     "evaluate": (cmd_evaluate, _print_evaluate),
     "train": (cmd_train, _print_train),
+    "models": (cmd_models, _print_models),
+    "use-model": (cmd_use_model, _print_use_model),
+    "stylize": (cmd_stylize, _print_stylize),
+    "layers": (cmd_layers, _print_layers),
+    "index-neurons": (cmd_index_neurons, _print_index_neurons),
+    "show-neuron": (cmd_show_neuron, _print_show_neuron),
 }
 
 
@@ -671,6 +1008,76 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-images", type=_positive_int, help="cap (whole people, in order)")
     train.add_argument("--eval-pairs", type=Path, help="LFW-format pairs to evaluate on")
     train.add_argument("--eval-root", type=Path, help="image root of --eval-pairs")
+    train.add_argument(
+        "--weight-decay", type=float, default=1e-4, help="AdamW decay, towards the base model"
+    )
+    train.add_argument(
+        "--held-out",
+        type=float,
+        default=0.2,
+        help="share of the people held out to keep the best epoch (0: keep the last)",
+    )
+    sub.add_parser("models", parents=[common], help=cmd_models.__doc__)
+    use_model = sub.add_parser("use-model", parents=[common], help=cmd_use_model.__doc__)
+    use_model.add_argument("model", help='a model id from `cli.py models`, or "base"')
+    use_model.add_argument(
+        "--no-reembed", action="store_true", help="switch without re-embedding the gallery"
+    )
+    models = ["face", "vgg16", "vgg19"]
+    layers = sub.add_parser("layers", parents=[common], help=cmd_layers.__doc__)
+    layers.add_argument("--model", choices=models, required=True)
+    index_neurons = sub.add_parser(
+        "index-neurons", parents=[common], help=cmd_index_neurons.__doc__
+    )
+    index_neurons.add_argument("--model", choices=models, required=True)
+    index_neurons.add_argument(
+        "--layer", nargs="+", required=True, metavar="NAME", help="one or more layers"
+    )
+    index_neurons.add_argument("--images", type=Path, required=True, help="folder of images")
+    index_neurons.add_argument("--top-k", type=_positive_int, default=9)
+    index_neurons.add_argument("--out", type=Path, required=True, help="index folder (resumes)")
+    index_neurons.add_argument("--batch-size", type=_positive_int, default=16)
+    index_neurons.add_argument("--limit", type=_positive_int, help="only the first N images")
+    index_neurons.add_argument(
+        "--input-size", type=_positive_int, help="VGG input square (default 224; face: 150)"
+    )
+    show_neuron = sub.add_parser("show-neuron", parents=[common], help=cmd_show_neuron.__doc__)
+    show_neuron.add_argument("--index", type=Path, required=True, help="an index-neurons folder")
+    show_neuron.add_argument("--channel", type=int, required=True)
+    show_neuron.add_argument("--layer", help="needed when the index has several layers")
+    show_neuron.add_argument("--out", type=Path, required=True, help="PNG to write")
+    stylize = sub.add_parser("stylize", parents=[common], help=cmd_stylize.__doc__)
+    stylize.add_argument("--content", type=Path, required=True, help="content image C")
+    stylize.add_argument(
+        "--style", type=Path, action="append", required=True, help="style image S (repeatable)"
+    )
+    stylize.add_argument("--blend", help="weights of the --style images, e.g. 0.7,0.3")
+    stylize.add_argument("--size", type=_positive_int, default=384, help="output long side (px)")
+    stylize.add_argument("--steps", type=_positive_int, default=200, help="optimiser steps")
+    stylize.add_argument("--alpha", type=float, default=1.0, help="content weight α")
+    stylize.add_argument("--beta", type=float, help="style weight β (default: set by size)")
+    stylize.add_argument("--tv", type=float, default=0.0, help="total-variation weight")
+    stylize.add_argument("--init", choices=["content", "noise", "style"], default="content")
+    stylize.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    stylize.add_argument(
+        "--colour",
+        choices=["none", "luminance", "histogram"],
+        default="none",
+        help="keep the content's colours",
+    )
+    stylize.add_argument("--scales", type=_positive_int, default=1, help="coarse-to-fine levels")
+    stylize.add_argument("--coarse-steps", type=int, default=100, help="steps per coarser level")
+    stylize.add_argument("--seed", type=int, default=0)
+    stylize.add_argument(
+        "--backbone",
+        choices=["vgg16", "vgg19"],
+        default="vgg16",
+        help="vgg19 needs torchvision's weights in the torch cache; its β differs (set --beta)",
+    )
+    stylize.add_argument("--every", type=_positive_int, default=10, help="print every N steps")
+    stylize.add_argument("--fast", action="store_true", help="feed-forward preview (instant)")
+    stylize.add_argument("--strength", type=float, default=1.0, help="--fast: 0–1 style strength")
+    stylize.add_argument("--out", type=Path, required=True, help="PNG to write")
     return parser
 
 

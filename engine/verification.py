@@ -57,24 +57,41 @@ def default_threshold(settings: Settings, model_id: str) -> Threshold:
     model is ignored: its distances are on a different scale. A damaged file is ignored too,
     and the source says so, so a page never fails for want of a threshold.
     """
-    fallback = model_threshold(model_id)
+    fallback, label = _model_default(settings, model_id)
     path = Path(settings.data_dir) / OPERATING_POINT_FILE
     if not path.is_file():
-        return Threshold(fallback, f"model default {fallback:g}")
+        return Threshold(fallback, label)
     try:
         point = json.loads(path.read_text(encoding="utf-8"))
         threshold = float(point["threshold"])
         point_model = str(point["model_id"])
     except (OSError, ValueError, TypeError, KeyError) as exc:
         reason = type(exc).__name__
-        return Threshold(fallback, f"model default {fallback:g} ({path.name} unreadable: {reason})")
+        return Threshold(fallback, f"{label} ({path.name} unreadable: {reason})")
     if point_model != model_id:
-        return Threshold(fallback, f"model default {fallback:g}")
+        return Threshold(fallback, label)
     if not math.isfinite(threshold) or threshold <= 0:
-        return Threshold(
-            fallback, f"model default {fallback:g} ({path.name} has no valid threshold)"
-        )
+        return Threshold(fallback, f"{label} ({path.name} has no valid threshold)")
     return Threshold(threshold, _describe_operating_point(point))
+
+
+def _model_default(settings: Settings, model_id: str) -> tuple[float, str]:
+    """A pretrained model's published threshold, or the one a trained model saved with it
+    (chosen on its training people's pairs)."""
+    try:
+        value = model_threshold(model_id)
+        return value, f"model default {value:g}"
+    except ModelMismatch:
+        from engine.training.models import read_metadata
+
+        meta = read_metadata(settings.data_dir, model_id)
+        if meta is None:
+            raise
+        value = meta.get("threshold")
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+            return float(value), f"trained model's threshold {value:.3f} (its training pairs)"
+        base = model_threshold(str(meta.get("base_model_id")))
+        return base, f"base model's default {base:g} (the trained model saved no threshold)"
 
 
 def _describe_operating_point(point: dict) -> str:

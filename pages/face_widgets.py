@@ -19,7 +19,7 @@ from streamlit.delta_generator import DeltaGenerator
 from engine.enrollment import IMAGE_SUFFIXES, image_sha256
 from engine.errors import InvalidImage, ModelMismatch, NoFaceFound, VisionLabError
 from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
-from engine.faces.pipeline import Face
+from engine.faces.pipeline import Face, FacePipeline
 from engine.images import load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
 from pages.resources import face_pipeline, gallery, settings
@@ -252,9 +252,13 @@ def show_flash() -> None:
 
 
 def embed_pairs_with_progress(
-    pairs: PairSet, bar: DeltaGenerator, should_stop: Callable[[], bool]
+    pairs: PairSet,
+    bar: DeltaGenerator,
+    should_stop: Callable[[], bool],
+    pipeline: FacePipeline | None = None,
 ) -> EmbeddedPairs:
-    """Embed a pair set's images through the shared on-disk cache, filling ``bar``.
+    """Embed a pair set's images through the shared on-disk cache, filling ``bar``, with
+    ``pipeline`` (default: the model in use).
 
     The Threshold lab and the Train page both embed this way, so a folder embedded on one
     page is read from the cache on the other.
@@ -264,7 +268,7 @@ def embed_pairs_with_progress(
         bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
 
     return embed_pair_set(
-        face_pipeline(),
+        pipeline or face_pipeline(),
         pairs,
         settings().data_dir / "cache",
         progress=show,

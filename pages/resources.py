@@ -12,6 +12,7 @@ from engine.faces.weights import FACE_RESNET_V1
 from engine.status import EngineStatus, collect_engine_status
 
 if TYPE_CHECKING:
+    from engine.neurons.backbones import Backbone
     from store import Gallery
 
 
@@ -21,25 +22,90 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner="Loading the face models…")
-def face_pipeline() -> FacePipeline:
+def base_face_pipeline() -> FacePipeline:
+    """The pretrained pipeline (detector, landmarks, face ResNet), loaded once."""
     return FacePipeline.from_settings(settings())
 
 
+@st.cache_resource(show_spinner="Loading the trained model…")
+def _pipeline_with(model_id: str | None) -> FacePipeline:
+    base = base_face_pipeline()
+    if model_id is None:
+        return base
+    from engine.training.models import load_active_head
+
+    return base.with_head(load_active_head(settings().data_dir, base.base_model_id).head)
+
+
+def face_pipeline() -> FacePipeline:
+    """The pipeline of the model chosen on the Train page ("use this model"), else the base
+    one. A chosen model that cannot load falls back to the base model (see
+    ``active_model_problem``)."""
+    from engine.training.models import active_model_id
+
+    return _pipeline_with(active_model_id(settings().data_dir))
+
+
+def active_model_problem() -> str | None:
+    """Why the chosen trained model is not in use, when it is not."""
+    from engine.training.models import active_model_id
+
+    chosen = active_model_id(settings().data_dir)
+    if chosen is None or face_pipeline().model_id == chosen:
+        return None
+    from engine.training.models import load_active_head
+
+    return load_active_head(settings().data_dir, FACE_RESNET_V1.model_id).problem
+
+
 @st.cache_resource(show_spinner="Opening the gallery…")
-def gallery() -> Gallery:
-    """One gallery per process: Chroma's client is thread-safe and holds the index open.
+def gallery_for(model_id: str) -> Gallery:
+    """One gallery object per model per process: Chroma's client is thread-safe and holds the
+    index open. People are shared; each model has its own vectors.
 
     Imported here, not at the top, so pages that never touch the gallery don't load Chroma.
     """
     from store import Gallery
 
     return Gallery.open(
-        settings(),
-        model_id=FACE_RESNET_V1.model_id,
-        embedding_dim=FACE_RESNET_V1.embedding_dim or 128,
+        settings(), model_id=model_id, embedding_dim=FACE_RESNET_V1.embedding_dim or 128
     )
+
+
+def gallery() -> Gallery:
+    """The gallery's view for the model in use (see ``face_pipeline``)."""
+    return gallery_for(face_pipeline().model_id)
 
 
 @st.cache_resource
 def engine_status() -> EngineStatus:
     return collect_engine_status(settings().device)
+
+
+@st.cache_resource(show_spinner="Loading the network…")
+def neuron_backbone(name: str) -> Backbone:
+    """The neuron browser's networks (face, vgg16, vgg19), one of each per process."""
+    from engine.neurons.backbones import load_backbone
+
+    return load_backbone(name, device=engine_status().device)
+
+
+# --- style transfer (issue 7) ---
+if TYPE_CHECKING:
+    from engine.backbones.vgg import VGGFeatures
+    from engine.style.fast import FastStylizer
+
+
+@st.cache_resource(show_spinner="Loading VGG16…")
+def style_network() -> VGGFeatures:
+    """The whole VGG16 conv stack (offline ImageNet weights); each run slices what it needs."""
+    from engine.backbones.vgg import VGGFeatures
+
+    return VGGFeatures.load("vgg16", device=engine_status().device)
+
+
+@st.cache_resource(show_spinner="Loading the fast style network…")
+def fast_stylizer() -> FastStylizer:
+    from engine.style.fast import FastStylizer
+
+    return FastStylizer(str(engine_status().device))

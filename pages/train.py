@@ -21,15 +21,19 @@ from engine.evaluation.datasets import (
     EmbeddingCancelled,
     pairs_from_folder,
 )
+from engine.evaluation.metrics import best_threshold
 from engine.evaluation.scoring import DistanceScorer, PairScores, VerificationReport, evaluate
-from engine.training import MINERS, EpochStats, TrainResult, derive_model_id, train_head
-from engine.training.head import save_checkpoint
+from engine.training import MINERS, EpochStats, TrainResult, train_head
+from engine.training.models import save_trained_model
 from pages import lab_charts
 from pages.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
-from pages.resources import engine_status, settings
+from pages.model_choice import model_choice_section
+from pages.resources import base_face_pipeline, engine_status, settings
 
 STATE, STOP = "train", "train_stop"
 HELD_OUT_SHARE = 0.2
+EARLY_STOP_SHARE = 0.2
+"""Of the training people, the share set aside to pick the best epoch (10 people or more)."""
 MIN_PEOPLE_FOR_HELD_OUT = 4
 """Two people held out (a genuine and an impostor pair) and two left to train on."""
 
@@ -91,6 +95,19 @@ def compare_on_held_out(
     return reports
 
 
+def training_threshold(
+    embedded: EmbeddedPairs, head_vectors: np.ndarray, training: np.ndarray
+) -> float | None:
+    """The head's most accurate distance threshold on the training people's pairs: saved with
+    the model as its default on Verify and Recognize."""
+    pairs = embedded.pairs
+    use = embedded.usable & training[pairs.a] & training[pairs.b]
+    if not use.any() or pairs.same[use].all() or not pairs.same[use].any():
+        return None
+    distances = np.linalg.norm(head_vectors[pairs.a[use]] - head_vectors[pairs.b[use]], axis=1)
+    return best_threshold(distances, pairs.same[use])
+
+
 def _stop() -> None:
     st.session_state[STOP] = True
 
@@ -107,8 +124,13 @@ def _run(folder: str, options: dict) -> None:
         bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
         chart = st.empty()
 
+    # Always the pretrained model's vectors: a head is trained on top of them, whatever
+    # model the other pages use now.
     embedded = embed_pairs_with_progress(
-        pairs, bar, should_stop=lambda: bool(st.session_state.get(STOP))
+        pairs,
+        bar,
+        should_stop=lambda: bool(st.session_state.get(STOP)),
+        pipeline=base_face_pipeline(),
     )
     state["embedded"] = embedded
     identities = np.asarray(pairs.identities)
@@ -145,6 +167,8 @@ def _run(folder: str, options: dict) -> None:
         miner=options["miner"],
         epochs=epochs,
         lr=options["lr"],
+        weight_decay=options["weight_decay"],
+        held_out=EARLY_STOP_SHARE if options["early_stop"] and len(people) >= 10 else 0.0,
         p=options["p"],
         k=options["k"],
         seed=options["seed"],
@@ -155,9 +179,10 @@ def _run(folder: str, options: dict) -> None:
     )
     state["seconds"] = time.monotonic() - started
     state["result"] = result
+    head_vectors = np.full_like(embedded.embeddings, np.nan)
+    head_vectors[has] = result.model.embed(embedded.embeddings[has])
+    state["threshold"] = training_threshold(embedded, head_vectors, training)
     if held_out is not None:
-        head_vectors = np.full_like(embedded.embeddings, np.nan)
-        head_vectors[has] = result.model.embed(embedded.embeddings[has])
         state["comparison"] = compare_on_held_out(embedded, head_vectors, held_out)
     running.empty()
 
@@ -193,7 +218,23 @@ options = {
     "lr": left.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key="train_lr"),
     "p": int(middle.number_input("P (people per batch)", 2, 256, 8, 1, key="train_p")),
     "k": int(right.number_input("K (photos per person)", 2, 64, 4, 1, key="train_k")),
+    "weight_decay": middle.number_input(
+        "Weight decay",
+        0.0,
+        1.0,
+        1e-4,
+        format="%.5f",
+        key="train_wd",
+        help="Pulls the head back towards the identity, i.e. towards the pretrained model.",
+    ),
     "seed": int(left.number_input("Seed", 0, value=0, step=1, key="train_seed")),
+    "early_stop": right.checkbox(
+        "Keep the best epoch",
+        value=True,
+        key="train_early_stop",
+        help=f"Sets {EARLY_STOP_SHARE:.0%} of the training people aside and keeps the epoch "
+        "that verifies them best — epoch 0, the pretrained model, included (10+ people).",
+    ),
 }
 if st.button("Start training", key="train_start", type="primary", disabled=not folder):
     st.session_state[STOP] = False
@@ -210,75 +251,105 @@ if st.button("Start training", key="train_start", type="primary", disabled=not f
         st.error(str(exc))
         st.stop()
 
-state = st.session_state.get(STATE)
-if not state or state["folder"] != folder or state["options"] != options:
-    st.stop()
-history: list[EpochStats] = state["history"]
-result: TrainResult | None = state.get("result")
-if result is None or result.cancelled:
-    if "embedded" not in state:
-        st.warning("Stopped while embedding; the images done so far are cached.")
+
+def show_run(state: dict) -> None:
+    """The finished (or stopped) run: curves, before/after, saving."""
+    history: list[EpochStats] = state["history"]
+    result: TrainResult | None = state.get("result")
+    if result is None or result.cancelled:
+        if "embedded" not in state:
+            st.warning("Stopped while embedding; the images done so far are cached.")
+        else:
+            st.warning(
+                f"Stopped after {len(history)} epochs: start again to train a model to save."
+            )
+        if history:
+            st.plotly_chart(curves_figure(history), key="train_curves")
+        return
+
+    st.subheader("Training curves")
+    st.plotly_chart(curves_figure(history), key="train_curves")
+    last = history[-1]
+    people, images = state["trained_on"]
+    st.caption(
+        f"{len(history)} epochs with {result.miner} mining on {people:,} people "
+        f"({images:,} images) in {state['seconds']:.1f} s · {result.batches_run:,} batches"
+    )
+    columns = st.columns(4)
+    columns[0].metric("Final loss", f"{last.loss:.4f}")
+    columns[1].metric("Active triplets", f"{last.active_fraction:.1%}")
+    columns[2].metric("Mean d(A, P)", f"{last.mean_d_ap:.3f}")
+    columns[3].metric("Mean d(A, N)", f"{last.mean_d_an:.3f}")
+
+    st.subheader("Before and after, on people the head never saw")
+    comparison = state.get("comparison")
+    if state["held_out"] is None:
+        st.info(
+            f"Held-out comparison needs at least {MIN_PEOPLE_FOR_HELD_OUT} people in the folder; "
+            "this one trained on every person it has."
+        )
+    elif comparison is None:
+        st.info("The held-out people's pairs need both genuine and impostor pairs to compare.")
     else:
-        st.warning(f"Stopped after {len(history)} epochs: start again to train a model to save.")
-    if history:
-        st.plotly_chart(curves_figure(history), key="train_curves")
-    st.stop()
+        held = ", ".join(sorted(map(str, state["held_out"])))
+        st.caption(
+            f"Held out (seed {options['seed']}): {held}. Thresholds from the training people."
+        )
+        st.dataframe(
+            [
+                {
+                    "embedding": name,
+                    "accuracy": f"{r.accuracy:.2%}",
+                    "EER": f"{r.eer:.2%}",
+                    "ROC AUC": f"{r.roc_auc:.4f}",
+                    "threshold": f"{r.threshold:.3f}",
+                }
+                for name, r in comparison.items()
+            ],
+            hide_index=True,
+            key="train_comparison",
+        )
+        st.plotly_chart(lab_charts.roc_figure(comparison), key="train_roc")
 
-st.subheader("Training curves")
-st.plotly_chart(curves_figure(history), key="train_curves")
-last = history[-1]
-people, images = state["trained_on"]
-st.caption(
-    f"{len(history)} epochs with {result.miner} mining on {people:,} people ({images:,} images) "
-    f"in {state['seconds']:.1f} s · {result.batches_run:,} batches"
-)
-columns = st.columns(4)
-columns[0].metric("Final loss", f"{last.loss:.4f}")
-columns[1].metric("Active triplets", f"{last.active_fraction:.1%}")
-columns[2].metric("Mean d(A, P)", f"{last.mean_d_ap:.3f}")
-columns[3].metric("Mean d(A, N)", f"{last.mean_d_an:.3f}")
-
-st.subheader("Before and after, on people the head never saw")
-comparison = state.get("comparison")
-if state["held_out"] is None:
-    st.info(
-        f"Held-out comparison needs at least {MIN_PEOPLE_FOR_HELD_OUT} people in the folder; "
-        "this one trained on every person it has."
+    st.subheader("Save this model")
+    st.write(
+        "A trained head is a new model with its own model id (the base id plus a hash of the "
+        "weights). A gallery enrolled with the base model must be **re-embedded** to use it: "
+        "distances are only meaningful between embeddings of the same model, so a head's vector "
+        "compared with a base-model vector measures nothing."
     )
-elif comparison is None:
-    st.info("The held-out people's pairs need both genuine and impostor pairs to compare.")
-else:
-    held = ", ".join(sorted(map(str, state["held_out"])))
-    st.caption(f"Held out (seed {options['seed']}): {held}. Thresholds from the training people.")
-    st.dataframe(
-        [
-            {
-                "embedding": name,
-                "accuracy": f"{r.accuracy:.2%}",
-                "EER": f"{r.eer:.2%}",
-                "ROC AUC": f"{r.roc_auc:.4f}",
-                "threshold": f"{r.threshold:.3f}",
-            }
-            for name, r in comparison.items()
-        ],
-        hide_index=True,
-        key="train_comparison",
-    )
-    st.plotly_chart(lab_charts.roc_figure(comparison), key="train_roc")
+    if result.best_epoch is not None:
+        kept = result.best_epoch or "0 — the untrained head, i.e. the pretrained model itself"
+        st.info(
+            f"Kept the weights of epoch {kept}: the best on {EARLY_STOP_SHARE:.0%} of the "
+            "training people set aside (held-out ROC AUC "
+            f"{result.baseline.auc:.5f} before training)."
+        )
+    if st.button("Save this model", key="train_save"):
+        metadata = result.metadata(data=state["folder"])
+        metadata.update(threshold=state.get("threshold"), **_figures(state.get("comparison")))
+        path, meta = save_trained_model(settings().data_dir, result.model, metadata)
+        flash(f"Saved {meta['model_id']} to {path}. Choose it under **Model in use** below.")
+        st.rerun()
 
-st.subheader("Save this model")
-st.write(
-    "A trained head is a new model with its own model id (the base id plus a hash of the "
-    "weights). A gallery enrolled with the base model must be **re-embedded** to use it: "
-    "distances are only meaningful between embeddings of the same model, so a head's vector "
-    "compared with a base-model vector measures nothing."
-)
-st.caption("Coming next: choosing a trained model on Verify and Recognize.")
-if st.button("Save this model", key="train_save"):
-    models = settings().data_dir / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    model_id = derive_model_id(result.base_model_id, result.model)
-    path = models / f"{model_id.replace('+', '_')}.pt"
-    meta = save_checkpoint(path, result.model, result.metadata(data=state["folder"]))
-    flash(f"Saved {meta['model_id']} to {path}.")
-    st.rerun()
+
+def _figures(comparison: dict[str, VerificationReport] | None) -> dict:
+    """The held-out before/after, in the metadata shape the CLI writes."""
+    if not comparison:
+        return {}
+    headline = {
+        name: {"accuracy": r.accuracy, "eer": r.eer, "protocol": "held-out people"}
+        for name, r in comparison.items()
+    }
+    return {
+        "evaluation": {
+            "eval": {"before": headline["base distance"], "after": headline["trained head"]}
+        }
+    }
+
+
+state = st.session_state.get(STATE)
+if state and state["folder"] == folder and state["options"] == options:
+    show_run(state)
+st.divider()
+model_choice_section()

@@ -75,3 +75,48 @@ def test_missing_folder_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: no image folder at") and err.count("\n") == 1
+
+
+def test_use_model_switches_the_cli_and_reembeds_the_gallery(people, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    assert (
+        cli.main(
+            [
+                "train",
+                "--images",
+                str(people),
+                "--epochs",
+                "1",
+                "--p",
+                "2",
+                "--k",
+                "2",
+                "--lr",
+                "0.05",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    model_id = json.loads(capsys.readouterr().out)["model_id"]
+    assert cli.main(["enroll", str(people)]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["use-model", model_id, "--json"]) == 0
+    switched = json.loads(capsys.readouterr().out)
+    assert switched["active"] == model_id
+    assert switched["reembedded"]["written"] == 4 and switched["reembedded"]["faces"] == 4
+
+    assert cli.main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["active"] == model_id and model_id in {m["model_id"] for m in listed["models"]}
+
+    assert cli.main(["identify", str(people / "Grace" / "1.jpg"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["model_id"] == model_id
+    assert found["faces"][0]["matches"][0]["name"] == "Grace"
+
+    assert cli.main(["use-model", "base"]) == 0
+    assert "now using dlib-resnet-v1" in capsys.readouterr().out
+    assert cli.main(["use-model", "dlib-resnet-v1+head-deadbeef"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")

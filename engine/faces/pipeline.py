@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -59,8 +59,22 @@ class PipelineOptions:
         augmentation(self.augment)  # fail early on a typo
 
 
+class EmbeddingHead(Protocol):
+    """A trained map applied to the base descriptors (``engine.training.LoadedHead``)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def project(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
 class FacePipeline:
-    """Detector, landmarks, chips and embedder, wired the way dlib wires them."""
+    """Detector, landmarks, chips and embedder, wired the way dlib wires them.
+
+    With a ``head`` (a model trained on the Train page) every descriptor is the head applied to
+    the base descriptor, and ``model_id`` is the head's, so its vectors never mix with the base
+    model's in the gallery or the caches.
+    """
 
     def __init__(
         self,
@@ -68,11 +82,13 @@ class FacePipeline:
         landmarks: LandmarkPredictor,
         embedder: FaceEmbedder,
         options: PipelineOptions | None = None,
+        head: EmbeddingHead | None = None,
     ) -> None:
         self.detector = detector
         self.landmarks = landmarks
         self.embedder = embedder
         self.options = options or PipelineOptions()
+        self.head = head
 
     @classmethod
     def load(
@@ -99,11 +115,25 @@ class FacePipeline:
     def with_options(self, **changes: object) -> FacePipeline:
         """The same loaded models with other options (e.g. another augmentation)."""
         return FacePipeline(
-            self.detector, self.landmarks, self.embedder, replace(self.options, **changes)
+            self.detector,
+            self.landmarks,
+            self.embedder,
+            replace(self.options, **changes),
+            self.head,
         )
+
+    def with_head(self, head: EmbeddingHead | None) -> FacePipeline:
+        """The same loaded models, descriptors mapped through ``head`` (None: the base model)."""
+        return FacePipeline(self.detector, self.landmarks, self.embedder, self.options, head)
 
     @property
     def model_id(self) -> str:
+        """The id of the vectors this pipeline makes: the head's when there is one."""
+        return self.head.model_id if self.head is not None else self.embedder.model_id
+
+    @property
+    def base_model_id(self) -> str:
+        """The face ResNet's id, whatever head sits on top."""
         return self.embedder.model_id
 
     # --- single image ---------------------------------------------------------------
@@ -152,7 +182,10 @@ class FacePipeline:
         embeddings = self.embedder.embed_chips(
             np.stack(views), batch_size=batch_size, mirror=tta.mirror
         )
-        return embeddings.reshape(faces, len(tta.jitters), -1).mean(axis=1)
+        embeddings = embeddings.reshape(faces, len(tta.jitters), -1).mean(axis=1)
+        if self.head is not None:
+            embeddings = self.head.project(embeddings)
+        return embeddings
 
     def analyze(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,19 @@ class LoadedHead:
     def model_id(self) -> str:
         return self.metadata["model_id"]
 
+    @property
+    def match_threshold(self) -> float | None:
+        """The distance threshold chosen on the training people's pairs, when saved."""
+        value = self.metadata.get("threshold")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def project(self, embeddings: np.ndarray) -> np.ndarray:
+        """Base descriptors (N, D) → this model's descriptors (N, D) float32."""
+        return self.model.embed(embeddings)
+
+
+_UNREADABLE = (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.PickleError)
+"""What ``torch.load`` and the metadata parsing raise on a file that is not a head checkpoint."""
 
 _REQUIRED = ("base_model_id", "data", "alpha", "miner", "epochs", "metrics")
 
@@ -118,7 +132,7 @@ def load_checkpoint(path: str | Path, base_model_id: str | None = BASE_MODEL_ID)
         meta = json.loads(blob["metadata_json"])
         state = blob["state_dict"]
         fmt = meta.get("format")
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise ModelFileError(f"{path} is not a readable projection-head checkpoint: {exc}") from exc
     if fmt != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path}: unknown checkpoint format {fmt!r}")

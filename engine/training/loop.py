@@ -8,7 +8,7 @@ after each epoch, ``should_stop`` before each batch, so a page can cancel within
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from engine.training.miners import (
     TripletPool,
 )
 from engine.training.sampler import PKSampler
+from engine.training.validation import HeldOutPairs, ValidationScore, split_people
 
 MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
 
@@ -45,6 +46,9 @@ class EpochStats:
     mean_d_an: float
     triplets: int
     pool_active_fraction: float | None = None
+    held_out_auc: float | None = None
+    held_out_eer: float | None = None
+    """ROC AUC / EER of the held-out people's pairs after this epoch (with ``held_out``)."""
 
 
 @dataclass
@@ -56,6 +60,10 @@ class TrainResult:
     alpha: float = 0.2
     miner: str = "semi-hard"
     base_model_id: str = BASE_MODEL_ID
+    baseline: ValidationScore | None = None
+    """The held-out score of the untrained head (the pretrained model itself)."""
+    best_epoch: int | None = None
+    """With held-out people: the epoch whose weights ``model`` holds (0 = untrained)."""
 
     def metadata(self, data: str) -> dict:
         """Checkpoint metadata for ``save_checkpoint``; ``data`` names the training set."""
@@ -66,6 +74,7 @@ class TrainResult:
             "alpha": self.alpha,
             "miner": self.miner,
             "epochs": len(self.history),
+            "best_epoch": self.best_epoch,
             "metrics": {} if last is None else asdict(last),
         }
 
@@ -99,6 +108,8 @@ def train_head(
     miner: str = "semi-hard",
     epochs: int = 10,
     lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    held_out: float = 0.0,
     p: int = 8,
     k: int = 4,
     seed: int = 0,
@@ -115,6 +126,10 @@ def train_head(
     "batch-hard", "semi-hard" (FaceNet), or "pool" (a fixed ``TripletPool`` of
     ``pool_per_anchor`` random triplets per sample, rescored each epoch; its active triplets
     are fed in batches of ``p * k``). Deterministic for a given ``seed`` on one device.
+    ``weight_decay`` (AdamW) pulls W and b back towards 0, i.e. towards the pretrained model.
+    ``held_out`` > 0 sets that share of the people aside (see ``engine.training.validation``):
+    they are scored before training and after each epoch, and the returned model holds the
+    weights of the best epoch by their ROC AUC — epoch 0, the untrained head, included.
     Cancelling (``should_stop()`` true) returns the model as it is, ``cancelled=True``; the
     unfinished epoch is not in ``history``.
     """
@@ -129,9 +144,20 @@ def train_head(
 
     torch.manual_seed(seed)
     model = ProjectionHead(x_all.shape[1]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = TripletMarginLoss(alpha)
     result = TrainResult(model, alpha=alpha, miner=miner, base_model_id=base_model_id)
+
+    held_out_pairs = None
+    if held_out > 0:
+        train_idx, held_idx = split_people(labels, held_out, seed)
+        held_out_pairs = HeldOutPairs(embeddings[held_idx], labels[held_idx], seed=seed)
+        x_all, y_all = x_all[train_idx], y_all[train_idx]
+        labels = np.asarray(labels).reshape(-1)[train_idx]
+        result.baseline = held_out_pairs.score(model.embed(held_out_pairs.embeddings))
+        result.best_epoch = 0
+        best_auc = result.baseline.auc
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     sampler = PKSampler(labels, p, k, seed=seed)
     batch_miner = make_miner(miner, alpha) if miner != "pool" else None
@@ -166,6 +192,8 @@ def train_head(
         for batch in batches:
             if should_stop is not None and should_stop():
                 result.cancelled = True
+                if held_out_pairs is not None:
+                    model.load_state_dict(best_state)
                 model.eval()
                 return result
             if pool is not None:
@@ -204,8 +232,17 @@ def train_head(
             triplets=n_triplets,
             pool_active_fraction=pool.active_fraction if pool is not None else None,
         )
+        if held_out_pairs is not None:
+            model.eval()
+            score = held_out_pairs.score(model.embed(held_out_pairs.embeddings))
+            stats = replace(stats, held_out_auc=score.auc, held_out_eer=score.eer)
+            if score.auc > best_auc:
+                best_auc, result.best_epoch = score.auc, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         result.history.append(stats)
         if progress is not None:
             progress(stats)
+    if held_out_pairs is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return result

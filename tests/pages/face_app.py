@@ -23,7 +23,7 @@ def start_page(page: str, data_dir: Path, monkeypatch) -> AppTest:
     """The app opened on ``page`` with its data (gallery, operating point) in ``data_dir``."""
     monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
     resources.settings.clear()
-    resources.gallery.clear()
+    resources.gallery_for.clear()
     at = AppTest.from_file(APP, default_timeout=120).run()
     return at.switch_page(page).run()
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.training import load_checkpoint
-from tests.pages.face_app import start_page
+from engine.training import BASE_MODEL_ID, load_checkpoint
+from pages import resources
+from tests.pages.face_app import enroll_directly, start_page
 
 PAGE = "pages/train.py"
 
@@ -69,9 +70,36 @@ def test_two_epochs_trained_shown_and_saved(two_people, tmp_path, monkeypatch):
     assert not at.exception, at.exception
     [saved] = (data_dir / "models").glob("*.pt")
     head = load_checkpoint(saved)
-    assert at.success[0].value == f"Saved {head.model_id} to {saved}."
+    assert at.success[0].value.startswith(f"Saved {head.model_id} to {saved}.")
     assert head.metadata["epochs"] == 2 and head.metadata["data"] == str(two_people)
     assert head.metadata["miner"] == "semi-hard"
+    assert 0 < head.metadata["threshold"] < 2  # the default of Verify / Recognize for it
+
+
+def test_use_this_model_reembeds_the_gallery_and_switches_back(
+    two_people, tmp_path, monkeypatch, astronaut
+):
+    data_dir = tmp_path / "data"
+    at = start_page(PAGE, data_dir, monkeypatch)
+    enroll_directly("Eileen", astronaut, "astronaut")
+    at = _train(at, two_people, epochs=1)
+    at.button(key="train_save").click().run()
+    [saved] = (data_dir / "models").glob("*.pt")
+    model_id = load_checkpoint(saved).model_id
+    assert resources.face_pipeline().model_id == BASE_MODEL_ID
+
+    at.selectbox(key="model_choice").set_value(model_id).run()
+    assert any("same** model" in c.value for c in at.caption)  # why re-embedding is needed
+    at.button(key="model_use").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value.startswith(f"Now using {model_id}. Gallery re-embedded: 1 faces")
+    assert resources.face_pipeline().model_id == model_id
+    assert resources.gallery().model_id == model_id and resources.gallery().count_faces() == 1
+
+    at.selectbox(key="model_choice").set_value(BASE_MODEL_ID).run()
+    at.button(key="model_use").click().run()
+    assert at.success[0].value == f"Back to the pretrained model {BASE_MODEL_ID}."
+    assert resources.face_pipeline().model_id == BASE_MODEL_ID
 
 
 def test_held_out_people_compared(tmp_path, monkeypatch, astronaut, grace_hopper):

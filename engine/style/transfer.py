@@ -1,0 +1,454 @@
+"""Neural style transfer by optimisation (Gatys, Ecker & Bethge, CVPR 2016).
+
+G starts as the content image (or noise, or the style image) and its *pixels* are moved by
+gradient descent on J(G) = α J_content + β J_style; the VGG weights never change. The content
+activations and the style Gram matrices are computed once per scale, and the network is cut
+after the deepest layer used. For large outputs, ``scales`` > 1 solves a half-size problem
+first and upsamples it as the starting point (coarse to fine), which needs fewer of the costly
+full-size steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from engine.backbones.vgg import VGGFeatures
+from engine.images import ImageSource, load_image
+from engine.style import colour
+from engine.style.costs import (
+    content_cost,
+    style_cost,
+    style_target,
+    total_cost,
+    total_variation,
+)
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
+"""Gatys et al.'s choice: content from relu4_2, style equally from the first ReLU of each block."""
+MAX_SIDE = 1024
+"""Output long side cap: a 1024 px step takes ~5 s on a 2-core CPU."""
+MIN_SIDE = 32
+"""Shorter outputs are enlarged: relu5_1 sits after four 2× poolings."""
+BETA_PER_PIXEL = 3e-3
+"""J_content is a sum over positions while J_style is normalised by them, so a β that balances
+the two must grow with the output's area; this one gives a clearly styled image that keeps the
+content's layout (tuned on astronaut × coffee at 128 and 384 px)."""
+MIN_COARSE_SIDE = 64
+"""Coarse-to-fine levels stop halving here; smaller ones carry too little structure to help."""
+
+Init = Literal["content", "noise", "style"]
+Optimizer = Literal["lbfgs", "adam"]
+Colour = Literal["none", "luminance", "histogram"]
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """What a style transfer run does. The defaults give a good image from the content."""
+
+    size: int = 384
+    """Output long side in pixels (capped at ``max_side``)."""
+    steps: int = 200
+    """Optimiser iterations at full size."""
+    alpha: float = 1.0
+    """Content weight α."""
+    beta: float | None = None
+    """Style weight β; None: ``default_beta`` for the output size."""
+    tv_weight: float = 0.0
+    """Weight of the total-variation smoothness term (0: off)."""
+    content_layer: str = CONTENT_LAYER
+    style_layers: Mapping[str, float] = field(default_factory=lambda: dict(STYLE_LAYERS))
+    """λ[l] per style layer."""
+    blend: Sequence[float] | None = None
+    """Weights of several style images (normalised to sum 1); None: equal."""
+    init: Init = "content"
+    optimizer: Optimizer = "lbfgs"
+    learning_rate: float = 4.0
+    """Adam's step, in 0–255 pixel units; L-BFGS uses no learning rate."""
+    colour: Colour = "none"
+    """Keep the content's colours: transfer luminance only, or match the style's histograms."""
+    scales: int = 1
+    """Coarse-to-fine levels, each half the next one's size (1: single scale)."""
+    coarse_steps: int = 100
+    """Iterations at each coarser level."""
+    seed: int = 0
+    every: int = 10
+    """The callback gets the current image every this many steps (and at the end)."""
+    backbone: str = "vgg16"
+    max_side: int = MAX_SIDE
+    cache_targets: bool = True
+    """Off only to measure what caching saves (``bench.style``): targets recomputed each step."""
+    truncate: bool = True
+    """Off only to measure what cutting the network saves: every layer is computed."""
+
+    def check(self) -> None:
+        if self.size < 1 or self.steps < 1 or self.scales < 1 or self.every < 1:
+            raise ValueError("size, steps, scales and every must be 1 or more")
+        if self.coarse_steps < 0:
+            raise ValueError("coarse_steps must be 0 or more")
+        if min(self.alpha, self.beta or 0.0, self.tv_weight) < 0:
+            raise ValueError("α, β and the TV weight must be 0 or more")
+        if not self.style_layers or min(self.style_layers.values()) < 0:
+            raise ValueError("give at least one style layer, with weights 0 or more")
+        for name, value in (("init", self.init), ("optimizer", self.optimizer)):
+            allowed = {"init": Init, "optimizer": Optimizer}[name].__args__
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.colour not in Colour.__args__:
+            raise ValueError(f"colour must be one of {', '.join(Colour.__args__)}")
+
+
+@dataclass(frozen=True)
+class StepLosses:
+    """The costs at one optimiser step (evaluated before that step's update)."""
+
+    step: int
+    """1-based, counted across all scales."""
+    side: int
+    """Long side of the image at this step's scale."""
+    content: float
+    style: float
+    tv: float
+    total: float
+    seconds: float
+    """Since the run started (targets and network included)."""
+
+
+Callback = Callable[[StepLosses, "np.ndarray | None"], "bool | None"]
+"""Called after every step with its losses, and every ``every`` steps with the current image
+(else None). Return True to stop the run early."""
+
+
+@dataclass
+class StyleResult:
+    image: np.ndarray
+    """(H, W, 3) uint8 RGB."""
+    history: list[StepLosses]
+    notices: list[str]
+    """Things the user should know (an output size capped, a tiny input enlarged)."""
+    cancelled: bool
+    seconds: float
+    options: StyleOptions
+
+    def as_dict(self) -> dict[str, Any]:
+        options = asdict(self.options)
+        options["style_layers"] = dict(self.options.style_layers)
+        return {
+            "height": int(self.image.shape[0]),
+            "width": int(self.image.shape[1]),
+            "steps_run": len(self.history),
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+            "notices": self.notices,
+            "options": options,
+            "history": [asdict(h) for h in self.history],
+        }
+
+
+def output_shape(height: int, width: int, options: StyleOptions) -> tuple[int, int, list[str]]:
+    """(H, W) of the output: long side ``options.size`` capped at ``max_side``, short side at
+    least ``MIN_SIDE``; with the notices that explain any change from what was asked."""
+    notices = []
+    side = options.size
+    if side > options.max_side:
+        notices.append(
+            f"Output size {side} px is over the {options.max_side} px limit: made "
+            f"{options.max_side}"
+            " px on the long side."
+        )
+        side = options.max_side
+    scale = side / max(height, width)
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    if min(h, w) < MIN_SIDE:
+        notices.append(
+            f"The output would be {w}×{h} px; its short side was enlarged to {MIN_SIDE} px "
+            "(the network needs at least that)."
+        )
+        h, w = max(h, MIN_SIDE), max(w, MIN_SIDE)
+    return h, w, notices
+
+
+def default_beta(height: int, width: int) -> float:
+    """β that balances content and style for a (height, width) output (``BETA_PER_PIXEL``)."""
+    return BETA_PER_PIXEL * height * width
+
+
+def scale_shapes(h: int, w: int, scales: int) -> list[tuple[int, int]]:
+    """The (H, W) of each coarse-to-fine level, coarsest first, ending at (h, w)."""
+    shapes = [(h, w)]
+    for _ in range(scales - 1):
+        ph, pw = shapes[0]
+        if max(ph, pw) // 2 < MIN_COARSE_SIDE or min(ph, pw) // 2 < MIN_SIDE:
+            break
+        shapes.insert(0, (ph // 2, pw // 2))
+    return shapes
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    if image.shape[:2] == (h, w):
+        return image
+    return np.array(Image.fromarray(image).resize((w, h), Image.Resampling.LANCZOS))
+
+
+def resize_long_side(image: np.ndarray, side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    return resize(image, (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale))))
+
+
+def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
+    """Style images' weights, normalised to sum 1 (equal when not given)."""
+    if blend is None:
+        return [1.0 / count] * count
+    if len(blend) != count:
+        raise ValueError(f"{count} style image(s) but {len(blend)} blend weight(s)")
+    if min(blend) < 0 or sum(blend) <= 0:
+        raise ValueError("blend weights must be 0 or more and not all 0")
+    return [b / sum(blend) for b in blend]
+
+
+@dataclass
+class _Targets:
+    """What G is compared with at one scale: computed once (unless measuring without cache)."""
+
+    content: Tensor
+    grams: dict[str, Tensor]
+
+
+class _Problem:
+    """One scale's optimisation problem: the network, the images, and J(G)."""
+
+    def __init__(
+        self,
+        network: VGGFeatures,
+        content: np.ndarray,
+        styles: list[np.ndarray],
+        weights: list[float],
+        options: StyleOptions,
+        device: torch.device,
+    ) -> None:
+        self.network, self.options, self.device = network, options, device
+        self.content_image, self.styles, self.weights = content, styles, weights
+        self.layers = [options.content_layer, *options.style_layers]
+        self.targets = self._targets() if options.cache_targets else None
+
+    def activations(self, x: Tensor) -> dict[str, Tensor]:
+        if self.options.truncate:
+            return self.network(x, self.layers)
+        # The naive way, for the benchmark: run all of the stack, keep what is asked for.
+        wanted, out = set(self.layers), {}
+        for name, module in zip(self.network.names, self.network.features, strict=True):
+            x = module(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    def _targets(self) -> _Targets:
+        to_tensor = self.network.weights.transforms
+        with torch.no_grad():
+            content = self.activations(to_tensor(self.content_image, self.device))
+            grams: dict[str, Tensor] = {}
+            for style, weight in zip(self.styles, self.weights, strict=True):
+                a_s = self.activations(to_tensor(style, self.device))
+                for name in self.options.style_layers:
+                    # G's positions at this layer, from the content activations of G's size.
+                    positions = content[name].shape[-1] * content[name].shape[-2]
+                    gram = weight * style_target(a_s[name], positions)
+                    grams[name] = grams[name] + gram if name in grams else gram
+        return _Targets(content[self.options.content_layer], grams)
+
+    def costs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(J, J_content, J_style, TV) at G = x."""
+        targets = self.targets if self.targets is not None else self._targets()
+        options = self.options
+        acts = self.activations(x)
+        j_content = content_cost(targets.content, acts[options.content_layer])
+        j_style = style_cost(targets.grams, acts, options.style_layers)
+        tv = total_variation(x) if options.tv_weight else x.new_zeros(())
+        beta = options.beta or 0.0
+        j = total_cost(j_content, j_style, tv, options.alpha, beta, options.tv_weight)
+        return j, j_content, j_style, tv
+
+
+def load_network(
+    options: StyleOptions, device: torch.device | str = "cpu", network: VGGFeatures | None = None
+) -> VGGFeatures:
+    """The backbone cut after the deepest layer ``options`` uses (or whole, to measure).
+
+    ``network`` (a cached full or longer stack) is sliced rather than reloaded: the slices
+    share its frozen weights.
+    """
+    layers = [options.content_layer, *options.style_layers]
+    if network is None:
+        network = VGGFeatures.load(options.backbone, device=device)
+    order = network.weights.layers
+    for name in layers:
+        if name not in order:
+            raise ValueError(f"{network.weights.name} has no layer {name!r}")
+    if not options.truncate:
+        return network
+    deepest = max(order.index(name) for name in layers)
+    if deepest >= len(network.features):
+        raise ValueError(f"layer {order[deepest]} lies beyond the given network")
+    return VGGFeatures(network.weights, network.features[: deepest + 1])
+
+
+def stylize(
+    content: ImageSource,
+    styles: ImageSource | Sequence[ImageSource],
+    options: StyleOptions | None = None,
+    *,
+    callback: Callback | None = None,
+    network: VGGFeatures | None = None,
+    device: torch.device | str = "cpu",
+) -> StyleResult:
+    """G that keeps ``content``'s content in the style of ``styles`` (one image or several,
+    mixed by ``options.blend``: their Gram matrices are averaged with those weights)."""
+    options = options or StyleOptions()
+    options.check()
+    started = time.monotonic()
+    device = torch.device(device)
+    style_sources = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    if not style_sources:
+        raise ValueError("give at least one style image")
+    weights = blend_weights(len(style_sources), options.blend)
+    content_image = load_image(content)
+    style_images = [load_image(s) for s in style_sources]
+
+    h, w, notices = output_shape(*content_image.shape[:2], options)
+    if options.beta is None:
+        options = replace(options, beta=default_beta(h, w))
+    if options.colour == "histogram":
+        style_images = [colour.match_histograms(s, content_image) for s in style_images]
+    luminance_only = options.colour == "luminance"
+
+    net = load_network(options, device, network).to(device)
+    generator = torch.Generator().manual_seed(options.seed)
+    shapes = scale_shapes(h, w, options.scales)
+    history: list[StepLosses] = []
+    x: Tensor | None = None
+    cancelled = False
+    for level, shape in enumerate(shapes):
+        content_l = resize(content_image, shape)
+        styles_l = [resize_long_side(s, max(shape)) for s in style_images]
+        if luminance_only:
+            styles_l = [colour.match_luminance(s, content_l) for s in styles_l]
+            target_content = colour.luminance_of(content_l)
+        else:
+            target_content = content_l
+        # β is for the full size; a coarser level's J_content sums over fewer positions.
+        level_beta = (options.beta or 0.0) * shape[0] * shape[1] / (h * w)
+        level_options = replace(options, beta=level_beta)
+        problem = _Problem(net, target_content, styles_l, weights, level_options, device)
+        if x is None:
+            x = _initial_image(options.init, target_content, styles_l[0], net, generator, device)
+        else:  # coarse to fine: the last level's result, upsampled, is the starting point
+            x = F.interpolate(x.detach(), size=shape, mode="bilinear", align_corners=False)
+        last_level = level == len(shapes) - 1
+        steps = options.steps if last_level else options.coarse_steps
+        x, cancelled = _optimise(
+            problem, x, steps, options, history, started, callback, content_l, last_level
+        )
+        if cancelled:
+            break
+    assert x is not None
+    final_content = resize(content_image, (x.shape[-2], x.shape[-1]))
+    image = _to_image(net, x, final_content, luminance_only)
+    return StyleResult(
+        image=image,
+        history=history,
+        notices=notices,
+        cancelled=cancelled,
+        seconds=time.monotonic() - started,
+        options=options,
+    )
+
+
+def _initial_image(
+    init: Init,
+    content: np.ndarray,
+    style: np.ndarray,
+    network: VGGFeatures,
+    generator: torch.Generator,
+    device: torch.device,
+) -> Tensor:
+    if init == "content":
+        pixels = content
+    elif init == "style":
+        pixels = resize(style, content.shape[:2])
+    else:
+        noise = torch.randint(0, 256, (*content.shape[:2], 3), generator=generator)
+        pixels = noise.to(torch.uint8).numpy()
+    return network.weights.transforms(pixels, device)
+
+
+def _to_image(
+    network: VGGFeatures, x: Tensor, content: np.ndarray, luminance_only: bool
+) -> np.ndarray:
+    image = network.weights.transforms.inverse(x)
+    return colour.with_chroma_of(image, content) if luminance_only else image
+
+
+def _optimise(
+    problem: _Problem,
+    x: Tensor,
+    steps: int,
+    options: StyleOptions,
+    history: list[StepLosses],
+    started: float,
+    callback: Callback | None,
+    content: np.ndarray,
+    last_level: bool,
+) -> tuple[Tensor, bool]:
+    """Run ``steps`` iterations on x's pixels; returns the new x and whether it was cancelled."""
+    x = x.detach().contiguous().clone().requires_grad_(True)
+    if options.optimizer == "lbfgs":
+        # max_iter=1 per call: one closure evaluation per step, so the callback sees every
+        # step; L-BFGS keeps its curvature history across calls.
+        optimiser: torch.optim.Optimizer = torch.optim.LBFGS(
+            [x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+        )
+    else:
+        optimiser = torch.optim.Adam([x], lr=options.learning_rate)
+    side = max(x.shape[-2:])
+    seen: list[tuple[float, float, float, float]] = []
+
+    def closure() -> Tensor:
+        optimiser.zero_grad()
+        j, j_content, j_style, tv = problem.costs(x)
+        j.backward()
+        seen.append((j.item(), j_content.item(), j_style.item(), tv.item()))
+        return j
+
+    for i in range(1, steps + 1):
+        seen.clear()
+        optimiser.step(closure)  # L-BFGS and Adam both evaluate J once, at the start
+        total, j_content, j_style, tv = seen[0]
+        losses = StepLosses(
+            step=len(history) + 1,
+            side=side,
+            content=j_content,
+            style=j_style,
+            tv=tv,
+            total=total,
+            seconds=time.monotonic() - started,
+        )
+        history.append(losses)
+        if callback is None:
+            continue
+        show = i % options.every == 0 or (i == steps and last_level)
+        luminance_only = options.colour == "luminance"
+        image = _to_image(problem.network, x, content, luminance_only) if show else None
+        if callback(losses, image):
+            return x.detach(), True
+    return x.detach(), False
