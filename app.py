@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from pages.resources import engine_status
+from pages.resources import active_face_model_id, engine_status
 
 st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
 
 pages = {
     "Vision Lab": [
         st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/concepts.py", title="Concepts", icon="🎓"),
     ],
     "Faces": [
         st.Page("pages/enroll.py", title="Enroll", icon="➕"),
@@ -30,5 +31,6 @@ page = st.navigation(pages)
 with st.sidebar:
     status = engine_status()
     st.caption(f"Device: **{status.device}** · torch {status.versions.get('torch', '?')}")
+    st.caption(f"Face model: **{active_face_model_id()}** (change it on Train)")
 
 page.run()

@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
 
     from engine.config import Settings
     from engine.enrollment import FileOutcome
+    from engine.evaluation.datasets import EmbeddedPairs
     from engine.faces.pipeline import Face, FacePipeline
+    from engine.training import TrainResult
+    from engine.training.data import TrainingSet
     from engine.training.head import LoadedHead
     from engine.verification import Threshold
     from store import Gallery, Person
@@ -470,7 +473,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
     import numpy as np
 
-    from engine.evaluation.datasets import EmbeddedPairs, embed_pair_set, pairs_from_file
+    from engine.evaluation.datasets import embed_pair_set, pairs_from_file
     from engine.evaluation.protocol import run_evaluation
     from engine.training import EpochStats, derive_model_id, train_head
     from engine.training.data import load_training_set
@@ -518,28 +521,35 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
 
-    result = train_head(
-        data.embeddings,
-        data.labels,
-        alpha=args.alpha,
-        miner=args.miner,
-        epochs=args.epochs,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        held_out=held_out,
-        p=args.p,
-        k=args.k,
-        seed=args.seed,
-        progress=show_epoch,
-        base_model_id=data.model_id,
-    )
-    head_id = derive_model_id(data.model_id, result.model)
+    options = {
+        "alpha": args.alpha,
+        "miner": args.miner,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "held_out": held_out,
+        "p": args.p,
+        "k": args.k,
+        "seed": args.seed,
+        "progress": show_epoch,
+        "base_model_id": data.model_id,
+    }
+    if args.fine_tune:
+        weight_decay = args.weight_decay if args.weight_decay is not None else 0.0
+        tuned = _fine_tune_resnet(args, pipeline, data, test, weight_decay, options)
+        result, model_id, after_vectors = tuned
+    else:
+        weight_decay = args.weight_decay if args.weight_decay is not None else 1e-4
+        result = train_head(data.embeddings, data.labels, weight_decay=weight_decay, **options)
+        model_id = derive_model_id(data.model_id, result.model)
+        after_vectors = {"train": result.model.embed(data.embeddings)}
+        if test is not None:
+            after_vectors["eval"] = result.model.embed(np.nan_to_num(test.embeddings))
 
-    def projected(embedded: EmbeddedPairs) -> EmbeddedPairs:
-        rows = np.isfinite(embedded.embeddings).all(axis=1)
-        out = np.full_like(embedded.embeddings, np.nan)
-        out[rows] = result.model.embed(embedded.embeddings[rows])
-        return dataclasses.replace(embedded, embeddings=out, model_id=head_id)
+    def projected(embedded: EmbeddedPairs, name: str) -> EmbeddedPairs:
+        """The pairs with the trained model's vectors (rows without a face stay empty)."""
+        out = np.array(after_vectors[name], dtype=np.float32)
+        out[~np.isfinite(embedded.embeddings).all(axis=1)] = np.nan
+        return dataclasses.replace(embedded, embeddings=out, model_id=model_id)
 
     train_pairs = data.pairs(seed=args.seed)
     figures: dict[str, Any] = {}
@@ -548,8 +558,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         sets["eval"] = (test, train_pairs)
     for name, (pairs, threshold_on) in sets.items():
         before = run_evaluation("distance", pairs, threshold_on).report.as_dict()
-        after_on = projected(threshold_on) if threshold_on is not None else None
-        after = run_evaluation("distance", projected(pairs), after_on).report.as_dict()
+        after_on = projected(threshold_on, "train") if threshold_on is not None else None
+        after = run_evaluation("distance", projected(pairs, name), after_on).report.as_dict()
         figures[name] = {"before": before, "after": after}
 
     metadata = result.metadata(str(args.images))
@@ -557,7 +567,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         threshold=figures["train"]["after"]["threshold"],
         held_out=held_out,
         held_out_baseline=dataclasses.asdict(result.baseline) if result.baseline else None,
-        weight_decay=args.weight_decay,
+        weight_decay=weight_decay,
+        fine_tuned_levels=args.fine_tune,
+        augment_views=args.augment_views if args.fine_tune else None,
         people_file=str(args.people) if args.people else None,
         people=len(data.people),
         images=len(data),
@@ -572,7 +584,13 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         },
         eval_pairs=str(args.eval_pairs) if args.eval_pairs else None,
     )
-    path, saved = save_trained_model(settings.data_dir, result.model, metadata)
+    if args.fine_tune:
+        from engine.training.finetune import save_finetuned
+        from engine.training.models import models_dir
+
+        path, saved = save_finetuned(models_dir(settings.data_dir), result.model, metadata)
+    else:
+        path, saved = save_trained_model(settings.data_dir, result.model, metadata)
     return {
         "images_folder": str(args.images),
         "people_file": str(args.people) if args.people else None,
@@ -586,12 +604,61 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "alpha": args.alpha,
         "miner": args.miner,
         "best_epoch": result.best_epoch,
+        "held_out_baseline": dataclasses.asdict(result.baseline) if result.baseline else None,
         "threshold": saved.get("threshold"),
         "epochs": [dataclasses.asdict(h) for h in result.history],
         "eval_pairs": str(args.eval_pairs) if args.eval_pairs else None,
         "eval_image_outcomes": test.status_counts() if test is not None else None,
         "evaluation": figures,
     }
+
+
+def _fine_tune_resnet(
+    args: argparse.Namespace,
+    pipeline: FacePipeline,
+    data: TrainingSet,
+    test: EmbeddedPairs | None,
+    weight_decay: float,
+    options: dict[str, Any],
+) -> tuple[TrainResult, str, dict[str, np.ndarray]]:
+    """Fine-tune the ResNet's last ``args.fine_tune`` levels on the training images' chips
+    (trunk features computed once); the trained model's vectors of the train / eval images."""
+    from engine.device import pick_device
+    from engine.training import train_head
+    from engine.training.augment import augmented_views
+    from engine.training.chips import image_chips
+    from engine.training.finetune import derive_finetune_id, embed_views, load_trunk_and_top
+
+    cache = _settings().data_dir / "cache"
+    device = pick_device(_settings().device)
+    trunk, top = load_trunk_and_top(args.fine_tune, device)
+    paths = [data.root / image for image in data.images]
+    chips, _ = image_chips(pipeline, paths, cache, progress=_embedding_progress("chips"))
+    features = trunk.features(chips, mirror=True, progress=_embedding_progress("trunk"))
+    # Train on a bank of augmented views (flip, crop jitter, colour; view 0 = the chip);
+    # describe with the embedder's mirror views, as the base descriptors were made ("jitter"
+    # needs the photos, so it falls back to mirror here).
+    bank = augmented_views(chips, args.augment_views, seed=args.seed)
+    n, count = bank.shape[:2]
+    bank_features = trunk.features(bank.reshape(n * count, *bank.shape[2:]))
+    bank_features = bank_features.reshape(n, count, *bank_features.shape[1:])
+    del bank
+    result = train_head(
+        bank_features, data.labels, model=top, weight_decay=weight_decay, views=True, **options
+    )
+    views = features if pipeline.options.augment != "none" else features[:, :1]
+    vectors = {"train": embed_views(result.model, views)}
+    if test is not None:
+        pairs = test.pairs
+        test_paths = [pairs.image_path(i) for i in range(len(pairs.images))]
+        test_chips, _ = image_chips(
+            pipeline, test_paths, cache, centred_fallback=pairs.centred_fallback,
+            progress=_embedding_progress("eval chips"),
+        )
+        test_features = trunk.features(test_chips, mirror=True)
+        test_views = test_features if pipeline.options.augment != "none" else test_features[:, :1]
+        vectors["eval"] = embed_views(result.model, test_views)
+    return result, derive_finetune_id(data.model_id, result.model), vectors
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -626,10 +693,15 @@ def _print_train(result: dict[str, Any]) -> None:
             )
     if result["best_epoch"] is not None:
         kept = result["best_epoch"] or "0 (the untrained head: no epoch beat the base model)"
-        print(f"kept the weights of epoch {kept}, best on the held-out people")
+        baseline = result["held_out_baseline"]
+        print(
+            f"kept the weights of epoch {kept}, best on the held-out people "
+            f"(before training: AUC {baseline['auc']:.5f}, EER {baseline['eer']:.2%})"
+        )
     print(f"model {result['model_id']} (base {result['base_model_id']})")
     print(f"saved {result['checkpoint']}")
-    print(f"use it with: python cli.py use-model {result['model_id']}")
+    if "+head-" in result["model_id"]:
+        print(f"use it with: python cli.py use-model {result['model_id']}")
 
 
 def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
@@ -674,8 +746,7 @@ def cmd_use_model(args: argparse.Namespace) -> dict[str, Any]:
     """Switch Enroll / Verify / Recognize (app and CLI) to a trained model, or back to the
     pretrained one ("base"); re-embeds the gallery's faces for it (skip with --no-reembed)."""
     from engine.faces.weights import FACE_RESNET_V1
-    from engine.training.head import load_checkpoint
-    from engine.training.models import checkpoint_path, set_active_model
+    from engine.training.models import load_usable_head, set_active_model
     from engine.training.reembed import reembed_gallery
 
     base_id = FACE_RESNET_V1.model_id
@@ -683,7 +754,7 @@ def cmd_use_model(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = _settings().data_dir
     summary = None
     if model_id != base_id and not args.no_reembed:
-        head = load_checkpoint(checkpoint_path(data_dir, model_id), base_id)
+        head = load_usable_head(data_dir, model_id, base_id)
 
         def show(done: int, total: int) -> None:
             print(f"\rre-embedding faces {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -759,6 +830,7 @@ def cmd_index_neurons(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         limit=args.limit,
         progress=show_progress if sys.stderr.isatty() else None,
+        max_pixels=_settings().max_pixels,
     )
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -1009,7 +1081,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-pairs", type=Path, help="LFW-format pairs to evaluate on")
     train.add_argument("--eval-root", type=Path, help="image root of --eval-pairs")
     train.add_argument(
-        "--weight-decay", type=float, default=1e-4, help="AdamW decay, towards the base model"
+        "--weight-decay",
+        type=float,
+        help="AdamW decay (default 1e-4 for a head: towards the base model; 0 for --fine-tune)",
+    )
+    train.add_argument(
+        "--fine-tune",
+        type=int,
+        choices=[0, 1, 2],
+        default=0,
+        help="0: a projection head on the frozen descriptors; 1 or 2: fine-tune the ResNet's "
+        "last level(s) and fc on the images' chips",
+    )
+    train.add_argument(
+        "--augment-views",
+        type=_positive_int,
+        default=4,
+        help="--fine-tune: views per chip (1 = no augmentation; others flip/crop/colour)",
     )
     train.add_argument(
         "--held-out",

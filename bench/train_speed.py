@@ -91,13 +91,54 @@ def bench_resnet_last_level(batch: int = 32, steps: int = 3) -> dict:
     }
 
 
+def bench_cached_trunk(levels: int, batch: int = 32, steps: int = 20) -> dict:
+    """What ``train --fine-tune`` runs: the trunk's features computed once, per step only the
+    top (the last ``levels`` levels + fc) forward and backward on those features."""
+    from engine.faces.resnet import FaceResNet
+    from engine.training.finetune import ResNetTop
+
+    net = FaceResNet()
+    top = ResNetTop(net, levels).train()
+    size = {1: (256, 4, 4), 2: (128, 8, 8)}[levels]
+    features = torch.rand(batch, *size)
+    optimizer = torch.optim.AdamW([p for p in top.parameters() if p.requires_grad], lr=1e-4)
+    loss_fn = TripletMarginLoss(0.2)
+    third = batch // 3
+
+    def step() -> None:
+        out = top(features)
+        loss, _ = loss_fn(out[:third], out[third : 2 * third], out[2 * third : 3 * third])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    wall = time.perf_counter() - start
+    return {
+        "what": f"resnet last {levels} level(s) + fc, cached trunk",
+        "triplets": third * steps,
+        "seconds": wall,
+        "triplets_per_s": third * steps / wall,
+        "batches_per_s": steps / wall,
+        "final_loss": None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the rows as JSON")
     parser.add_argument("--epochs", type=int, default=3, help="head epochs per miner")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    rows = [*bench_head(args.epochs), bench_resnet_last_level()]
+    rows = [
+        *bench_head(args.epochs),
+        bench_resnet_last_level(),
+        bench_cached_trunk(1),
+        bench_cached_trunk(2),
+    ]
     print(f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"{'what':44s} {'triplets':>10s} {'s':>7s} {'triplets/s':>12s} {'batches/s':>10s}")
     for row in rows:

@@ -6,11 +6,10 @@ import streamlit as st
 
 from engine.errors import VisionLabError
 from engine.faces.weights import FACE_RESNET_V1
-from engine.training.head import load_checkpoint
 from engine.training.models import (
     active_model_id,
-    checkpoint_path,
     list_trained_models,
+    load_usable_head,
     set_active_model,
 )
 from engine.training.reembed import reembed_gallery
@@ -49,7 +48,7 @@ def _switch_to(model_id: str) -> None:
     data_dir = settings().data_dir
     base_id = FACE_RESNET_V1.model_id
     if model_id != base_id:
-        head = load_checkpoint(checkpoint_path(data_dir, model_id), base_id)
+        head = load_usable_head(data_dir, model_id, base_id)
         st.session_state[STOP] = False
         st.button("Stop", key="reembed_stop_button", on_click=_stop)
         bar = st.progress(0.0, text="Re-embedding the gallery…")
@@ -90,7 +89,9 @@ def model_choice_section() -> None:
     current = face_pipeline().model_id
     st.write(f"Enroll, Verify and Recognize embed faces with **{_describe(current)}**.")
     trained = [
-        m.model_id for m in list_trained_models(settings().data_dir, FACE_RESNET_V1.model_id)
+        m.model_id
+        for m in list_trained_models(settings().data_dir, FACE_RESNET_V1.model_id)
+        if m.metadata.get("levels") is None  # fine-tuned ResNets: CLI evaluation only, for now
     ]
     if not trained:
         st.caption("No trained model saved yet: train one above and save it.")

@@ -126,6 +126,7 @@ def _build(backbone: Backbone, root: Path, layers: list[str], k: int, limit: int
         limit=limit,
         progress=show,
         should_stop=lambda: bool(st.session_state.get(STOP)),
+        max_pixels=settings().max_pixels,
     )
     st.session_state[CURRENT] = str(folder)
     if not index.complete:

@@ -46,6 +46,14 @@ def face_pipeline() -> FacePipeline:
     return _pipeline_with(active_model_id(settings().data_dir))
 
 
+def active_face_model_id() -> str:
+    """The id of the face model chosen on the Train page, without loading any model (for the
+    sidebar of every page, the light ones included)."""
+    from engine.training.models import active_model_id
+
+    return active_model_id(settings().data_dir) or FACE_RESNET_V1.model_id
+
+
 def active_model_problem() -> str | None:
     """Why the chosen trained model is not in use, when it is not."""
     from engine.training.models import active_model_id
@@ -109,3 +117,16 @@ def fast_stylizer() -> FastStylizer:
     from engine.style.fast import FastStylizer
 
     return FastStylizer(str(engine_status().device))
+
+
+# --- concepts (issue 9) ---
+if TYPE_CHECKING:
+    from engine.concepts.quiz import FaceTriplet
+
+
+@st.cache_resource(show_spinner="Embedding three sample faces…")
+def concepts_face_triplet() -> FaceTriplet:
+    """The Concepts page's real faces: Eileen Collins, a cropped mirror of her, Grace Hopper."""
+    from engine.concepts.quiz import face_triplet, sample_photos
+
+    return face_triplet(base_face_pipeline(), *sample_photos())

@@ -120,3 +120,16 @@ def test_use_model_switches_the_cli_and_reembeds_the_gallery(people, data_dir, c
     assert "now using dlib-resnet-v1" in capsys.readouterr().out
     assert cli.main(["use-model", "dlib-resnet-v1+head-deadbeef"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_fine_tuning_the_last_level(people, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    argv = ["train", "--images", str(people), "--fine-tune", "1", "--epochs", "2"]
+    assert cli.main([*argv, "--p", "2", "--k", "2", "--lr", "1e-4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_id"].startswith(f"{BASE_MODEL_ID}+ft1-")
+    assert Path(result["checkpoint"]).is_file() and len(result["epochs"]) == 2
+    train = result["evaluation"]["train"]
+    assert train["before"]["accuracy"] == 1.0 and 0.0 <= train["after"]["eer"] <= 1.0
+    assert cli.main(["use-model", result["model_id"]]) == 1
+    assert "fine-tuned ResNet" in capsys.readouterr().err

@@ -202,6 +202,11 @@ class VGGFeatures(nn.Module):
         super().__init__()
         self.weights = weights
         self.names = weights.layers[: len(features)]
+        for module in features:
+            if isinstance(module, nn.ReLU):
+                # torchvision's in-place ReLU would overwrite a conv output already returned
+                # when a deeper layer is asked for in the same call.
+                module.inplace = False
         self.features = features.eval().requires_grad_(False)
 
     @classmethod

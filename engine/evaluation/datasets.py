@@ -333,7 +333,7 @@ def _embed_images(
         except (InvalidImage, OSError):
             pass
     statuses: list[int] = []
-    pick = _face_picker(pipeline, centred_fallback, statuses)
+    pick = face_picker(pipeline, centred_fallback, statuses)
     per_image = pipeline.analyze_many(
         images, pick=pick, progress=(lambda n, _total: progress(n)) if progress else None
     )
@@ -344,7 +344,7 @@ def _embed_images(
     return results
 
 
-def _face_picker(
+def face_picker(
     pipeline: FacePipeline, centred_fallback: bool, statuses: list[int]
 ) -> Callable[[np.ndarray, list[Face]], list[Face]]:
     """LFW's convention: the face nearest the image centre; with ``centred_fallback``, a centred
@@ -381,7 +381,7 @@ def face_chip(
         image = load_image(path, max_pixels=pipeline.options.max_pixels)
     except (InvalidImage, OSError):
         return None
-    pick = _face_picker(pipeline, centred_fallback, [])
+    pick = face_picker(pipeline, centred_fallback, [])
     faces = pick(image, pipeline.analyze(image, embed=False))
     return faces[0].chip if faces else None
 

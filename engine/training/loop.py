@@ -53,7 +53,7 @@ class EpochStats:
 
 @dataclass
 class TrainResult:
-    model: ProjectionHead
+    model: torch.nn.Module
     history: list[EpochStats] = field(default_factory=list)
     cancelled: bool = False
     batches_run: int = 0
@@ -119,6 +119,8 @@ def train_head(
     progress: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     base_model_id: str = BASE_MODEL_ID,
+    model: torch.nn.Module | None = None,
+    views: bool = False,
 ) -> TrainResult:
     """Train a ``ProjectionHead`` on frozen (N, D) embeddings with integer person ``labels``.
 
@@ -130,6 +132,12 @@ def train_head(
     ``held_out`` > 0 sets that share of the people aside (see ``engine.training.validation``):
     they are scored before training and after each epoch, and the returned model holds the
     weights of the best epoch by their ROC AUC — epoch 0, the untrained head, included.
+    ``model``: train this module instead of a new ``ProjectionHead`` on ``embeddings`` (any
+    (N, ...) inputs it takes, e.g. ``engine.training.finetune.ResNetTop`` on trunk features;
+    it needs an ``embed(np.ndarray) -> np.ndarray`` for the held-out check).
+    ``views``: ``embeddings`` is (N, V, ...), V augmented views of each sample
+    (``engine.training.augment``); every batch takes one view per sample at random, while the
+    held-out check and the pool's scoring use view 0, the sample as it is.
     Cancelling (``should_stop()`` true) returns the model as it is, ``cancelled=True``; the
     unfinished epoch is not in ``history``.
     """
@@ -137,21 +145,25 @@ def train_head(
         raise ValueError(f"unknown miner {miner!r}; choose one of {', '.join(MINERS)}")
     x_all = torch.as_tensor(np.asarray(embeddings, dtype=np.float32), device=device)
     y_all = torch.as_tensor(np.asarray(labels).reshape(-1), device=device).long()
-    if x_all.ndim != 2 or len(x_all) != len(y_all):
+    if (model is None and x_all.ndim != 2 + views) or len(x_all) != len(y_all):
         raise ValueError(
             f"embeddings (N, D) and labels (N,) disagree: {x_all.shape}, {y_all.shape}"
         )
 
     torch.manual_seed(seed)
-    model = ProjectionHead(x_all.shape[1]).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if model is None:
+        model = ProjectionHead(x_all.shape[-1])
+    model = model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
     loss_fn = TripletMarginLoss(alpha)
     result = TrainResult(model, alpha=alpha, miner=miner, base_model_id=base_model_id)
 
     held_out_pairs = None
     if held_out > 0:
         train_idx, held_idx = split_people(labels, held_out, seed)
-        held_out_pairs = HeldOutPairs(embeddings[held_idx], labels[held_idx], seed=seed)
+        held = np.asarray(embeddings)[held_idx]
+        held_out_pairs = HeldOutPairs(held[:, 0] if views else held, labels[held_idx], seed=seed)
         x_all, y_all = x_all[train_idx], y_all[train_idx]
         labels = np.asarray(labels).reshape(-1)[train_idx]
         result.baseline = held_out_pairs.score(model.embed(held_out_pairs.embeddings))
@@ -167,6 +179,14 @@ def train_head(
         else None
     )
     shuffle = torch.Generator().manual_seed(seed)
+    view_rng = torch.Generator().manual_seed(seed + 1)
+
+    def pick(idx: Tensor) -> Tensor:
+        """The inputs of samples ``idx``: with ``views``, one random view of each."""
+        if not views:
+            return x_all[idx]
+        chosen = torch.randint(0, x_all.shape[1], (len(idx),), generator=view_rng)
+        return x_all[idx, chosen.to(x_all.device)]
 
     for epoch in range(1, epochs + 1):
         losses: list[float] = []
@@ -178,7 +198,7 @@ def train_head(
 
         if pool is not None:
             with torch.no_grad():
-                pool.rescore(model(x_all))
+                pool.rescore(model(x_all[:, 0] if views else x_all))
             a, pos, n = pool.active_triplets()
             order = torch.randperm(len(a), generator=shuffle)
             size = p * k
@@ -198,12 +218,12 @@ def train_head(
                 return result
             if pool is not None:
                 ia, ip, inn = (t.to(device) for t in batch)
-                out_a, out_p, out_n = embed_triplet(model, x_all[ia], x_all[ip], x_all[inn])
+                out_a, out_p, out_n = embed_triplet(model, pick(ia), pick(ip), pick(inn))
                 loss, active = loss_fn(out_a, out_p, out_n)
                 count = len(ia)
             else:
                 idx = torch.as_tensor(batch, device=device)
-                out, y = model(x_all[idx]), y_all[idx]
+                out, y = model(pick(idx)), y_all[idx]
                 triplets = batch_miner(out, y)
                 loss, active = loss_fn.on_indices(out, triplets)
                 count = len(triplets[0])

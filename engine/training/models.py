@@ -117,13 +117,24 @@ def set_active_model(data_dir: str | Path, model_id: str | None, base_model_id: 
     The checkpoint is loaded first, so a model that would fail later is refused now.
     """
     if model_id is not None and model_id != base_model_id:
-        load_checkpoint(checkpoint_path(data_dir, model_id), base_model_id)
+        load_usable_head(data_dir, model_id, base_model_id)
     folder = models_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     chosen = None if model_id == base_model_id else model_id
     partial = folder / f".{ACTIVE_FILE}.{os.getpid()}.tmp"
     partial.write_text(json.dumps({"model_id": chosen}) + "\n", encoding="utf-8")
     partial.replace(folder / ACTIVE_FILE)
+
+
+def load_usable_head(data_dir: str | Path, model_id: str, base_model_id: str) -> LoadedHead:
+    """The saved head ``model_id``, or a ``ModelFileError`` saying why the app cannot use it."""
+    meta = read_metadata(data_dir, model_id) or {}
+    if str(meta.get("format", "")).startswith("vision-lab-resnet-top"):
+        raise ModelFileError(
+            f"{model_id} is a fine-tuned ResNet: it can be trained and evaluated, but the app "
+            "embeds with the pretrained ResNet plus, at most, a projection head"
+        )
+    return load_checkpoint(checkpoint_path(data_dir, model_id), base_model_id)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,6 @@ def load_active_head(data_dir: str | Path, base_model_id: str) -> ActiveHead:
     if model_id is None:
         return ActiveHead(None)
     try:
-        return ActiveHead(load_checkpoint(checkpoint_path(data_dir, model_id), base_model_id))
+        return ActiveHead(load_usable_head(data_dir, model_id, base_model_id))
     except (ModelFileError, ModelMismatch, ValueError) as exc:
         return ActiveHead(None, f"the chosen model {model_id} cannot be used ({exc})")

@@ -54,3 +54,11 @@ def test_caffe_convention_is_bgr_minus_mean_and_invertible() -> None:
     assert (VGG16_CAFFE.transforms.inverse(VGG16_CAFFE.transforms(image)) == image).all()
     gray = VGG16_CAFFE.transforms(image[:, :, 0])
     assert gray.shape == (1, 3, 17, 23)
+
+
+def test_a_conv_output_is_not_overwritten_by_the_relu_after_it(vgg16: VGGFeatures) -> None:
+    x = VGG16_CAFFE.transforms(astronaut()[::8, ::8])
+    alone = vgg16(x, ["conv1_1"])["conv1_1"]
+    with_deeper = vgg16(x, ["conv1_1", "relu1_2"])["conv1_1"]
+    assert alone.min() < 0
+    torch.testing.assert_close(alone, with_deeper)

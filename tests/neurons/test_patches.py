@@ -68,7 +68,7 @@ def test_filter_tiles_flip_vgg_bgr_to_rgb(vgg_backbone, face_backbone) -> None:
 
 
 def test_activation_maximisation_raises_the_channel(vgg_backbone) -> None:
-    image, value = maximize_channel(vgg_backbone, "relu2_2", 3, steps=8, size=48)
+    image, value = maximize_channel(vgg_backbone, "relu2_2", 3, steps=5, size=48)
     assert image.shape == (48, 48, 3) and image.dtype == np.uint8
     _, start = maximize_channel(vgg_backbone, "relu2_2", 3, steps=0, size=48)
     assert value > 2 * max(start, 1.0)
