@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages.access import require_login
 from pages.resources import active_face_model_id, engine_status
 
 st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
@@ -10,6 +11,7 @@ pages = {
     "Vision Lab": [
         st.Page("pages/home.py", title="Home", icon="🏠", default=True),
         st.Page("pages/concepts.py", title="Concepts", icon="🎓"),
+        st.Page("pages/privacy.py", title="Privacy", icon="🔒"),
     ],
     "Faces": [
         st.Page("pages/enroll.py", title="Enroll", icon="➕"),
@@ -27,6 +29,7 @@ pages = {
     ],
 }
 page = st.navigation(pages)
+require_login()  # stops here, with a login form, until the visitor may see the page
 
 with st.sidebar:
     status = engine_status()

@@ -533,13 +533,20 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "progress": show_epoch,
         "base_model_id": data.model_id,
     }
+    if args.augment_views is None:
+        args.augment_views = 4 if args.fine_tune else 1
     if args.fine_tune:
         weight_decay = args.weight_decay if args.weight_decay is not None else 0.0
         tuned = _fine_tune_resnet(args, pipeline, data, test, weight_decay, options)
         result, model_id, after_vectors = tuned
     else:
         weight_decay = args.weight_decay if args.weight_decay is not None else 1e-4
-        result = train_head(data.embeddings, data.labels, weight_decay=weight_decay, **options)
+        inputs = data.embeddings
+        if args.augment_views > 1:  # (N, V, 128): descriptors of augmented chips, view 0 as is
+            inputs = _augmented_descriptors(args, pipeline, data)
+        result = train_head(
+            inputs, data.labels, weight_decay=weight_decay, views=inputs.ndim == 3, **options
+        )
         model_id = derive_model_id(data.model_id, result.model)
         after_vectors = {"train": result.model.embed(data.embeddings)}
         if test is not None:
@@ -569,7 +576,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         held_out_baseline=dataclasses.asdict(result.baseline) if result.baseline else None,
         weight_decay=weight_decay,
         fine_tuned_levels=args.fine_tune,
-        augment_views=args.augment_views if args.fine_tune else None,
+        augment_views=args.augment_views,
         people_file=str(args.people) if args.people else None,
         people=len(data.people),
         images=len(data),
@@ -611,6 +618,26 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "eval_image_outcomes": test.status_counts() if test is not None else None,
         "evaluation": figures,
     }
+
+
+def _augmented_descriptors(
+    args: argparse.Namespace, pipeline: FacePipeline, data: TrainingSet
+) -> np.ndarray:
+    """Base descriptors of ``args.augment_views`` views of each training image (view 0: the
+    cached descriptor itself), for training a head on augmented data."""
+    import numpy as np
+
+    from engine.training.augment import augmented_views
+    from engine.training.chips import image_chips
+
+    cache = _settings().data_dir / "cache"
+    paths = [data.root / image for image in data.images]
+    chips, _ = image_chips(pipeline, paths, cache, progress=_embedding_progress("chips"))
+    bank = augmented_views(chips, args.augment_views, seed=args.seed)[:, 1:]
+    n, extra = bank.shape[:2]
+    mirror = pipeline.options.augment != "none"
+    more = pipeline.embedder.embed_chips(bank.reshape(n * extra, *bank.shape[2:]), mirror=mirror)
+    return np.concatenate([data.embeddings[:, None], more.reshape(n, extra, -1)], axis=1)
 
 
 def _fine_tune_resnet(
@@ -1096,8 +1123,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--augment-views",
         type=_positive_int,
-        default=4,
-        help="--fine-tune: views per chip (1 = no augmentation; others flip/crop/colour)",
+        help="views per image: the image plus random flip / crop-jitter / colour variations "
+        "of its aligned chip (default 4 with --fine-tune, 1 — none — for a head)",
     )
     train.add_argument(
         "--held-out",
@@ -1178,6 +1205,9 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names need not be UTF-8 (surrogate escapes)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if args.data:
         os.environ["VISIONLAB_DATA"] = str(args.data)
     run, show = COMMANDS[args.command]

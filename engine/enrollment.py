@@ -155,7 +155,13 @@ def image_sha256(source: bytes | bytearray | str | Path) -> str:
 
 def person_name_from_folder(folder: str) -> str:
     """``Eileen_Collins`` → "Eileen Collins": LFW and most datasets use underscores."""
-    return " ".join(folder.replace("_", " ").split())
+    return " ".join(displayable(folder).replace("_", " ").split())
+
+
+def displayable(name: str) -> str:
+    """A file name that is not UTF-8 on disk (Python keeps its bytes as surrogate escapes) with
+    those bytes shown as "�": the database, JSON and the page cannot store the escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,7 @@ def _folder_items(root: Path) -> tuple[list[_Item], list[str]]:
     ignored: list[str] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         parts = path.relative_to(root).parts
-        name = "/".join(parts)
+        name = displayable("/".join(parts))
         skip = _skip_reason(parts)
         if skip:
             ignored.append(f"{name}: {skip}")

@@ -37,6 +37,9 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Damaged metadata ("Corrupt EXIF data") is a warning: the pixels still decode, and
+            # a one-line CLI error or a page must not gain a Python warning on stderr.
+            warnings.simplefilter("ignore", UserWarning)
             image.load()
             image = ImageOps.exif_transpose(image)
         return _pil_to_rgb(image)
@@ -89,9 +92,12 @@ def _open(source: ImageSource, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # damaged metadata; see load_image
             image = Image.open(stream)
     except UnidentifiedImageError as exc:
-        raise InvalidImage("this is not an image format we can read (JPEG, PNG, WebP, …)") from exc
+        raise InvalidImage(
+            "this is not an image format we can read (JPEG, PNG, WebP, …), or the file is damaged"
+        ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage(
             "the image has far more pixels than can be opened safely (over "

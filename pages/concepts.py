@@ -29,7 +29,10 @@ from engine.concepts.signals import ekg, volume_scan
 from engine.concepts.triplet_toy import collapsed_loss, loss_over_alpha, triplet_loss
 from engine.errors import VisionLabError
 from engine.faces.weights import FACE_RESNET_V1
+from pages.access import enter_through_app
 from pages.resources import concepts_face_triplet, style_network
+
+enter_through_app()
 
 THRESHOLD = FACE_RESNET_V1.match_threshold or 0.6
 """The pretrained face ResNet's own threshold (the demos use the base model, not a trained one)."""

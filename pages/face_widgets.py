@@ -22,6 +22,7 @@ from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
 from engine.faces.pipeline import Face, FacePipeline
 from engine.images import load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
+from pages.access import ADMIN_ONLY, is_admin
 from pages.resources import face_pipeline, gallery, settings
 from store import CorruptStore, FaceNotFound, Gallery, GalleryError, PersonNotFound
 
@@ -221,11 +222,18 @@ def chip_image(path: str | Path, caption: str) -> None:
         st.caption(f"{caption} (chip file missing)")
 
 
-def confirmed(label: str, question: str, key: str, yes_label: str = "Yes, delete") -> bool:
-    """A button that asks before acting: True only on the run where the user says yes."""
+def confirmed(
+    label: str, question: str, key: str, yes_label: str = "Yes, delete", admin_only: bool = True
+) -> bool:
+    """A button that asks before acting: True only on the run where the user says yes.
+
+    Confirmed actions delete or rewrite stored data, so by default only an admin gets them
+    (``pages.access``; everyone is admin in local mode)."""
     pending_key = "pending_confirmation"
-    if st.session_state.get(pending_key) != key:
-        if st.button(label, key=f"ask_{key}"):
+    allowed = is_admin() or not admin_only
+    if st.session_state.get(pending_key) != key or not allowed:
+        help_text = None if allowed else ADMIN_ONLY
+        if st.button(label, key=f"ask_{key}", disabled=not allowed, help=help_text):
             st.session_state[pending_key] = key
             st.rerun()
         return False

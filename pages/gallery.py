@@ -9,9 +9,12 @@ from pathlib import Path
 import streamlit as st
 
 from engine.errors import VisionLabError
+from pages.access import ADMIN_ONLY, enter_through_app, is_admin
 from pages.face_widgets import chip_image, confirmed, flash, open_gallery, show_error, show_flash
 from store import Gallery, ImportSummary, Person
 from store.gallery import MAX_NAME_LENGTH
+
+enter_through_app()
 
 THUMBNAILS_PER_ROW = 6
 
@@ -199,6 +202,9 @@ def import_section(gallery: Gallery) -> None:
         f"Uploads are limited to {st.get_option('server.maxUploadSize')} MB; import a larger "
         "export with `python cli.py import ZIP`."
     )
+    if not is_admin():
+        st.info(ADMIN_ONLY)
+        return
     upload = st.file_uploader("A gallery export (.zip)", type=["zip"], key="gallery_import")
     if upload is not None and st.button(f"Import {upload.name}", type="primary"):
         try:

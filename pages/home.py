@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from pages.access import enter_through_app
 from pages.resources import engine_status, face_pipeline
+
+enter_through_app()
 
 st.title("Vision Lab")
 st.write(

@@ -13,6 +13,7 @@ from engine.training.models import (
     set_active_model,
 )
 from engine.training.reembed import reembed_gallery
+from pages.access import ADMIN_ONLY, is_admin
 from pages.face_widgets import flash, show_error
 from pages.resources import active_model_problem, face_pipeline, gallery_for, settings
 
@@ -108,7 +109,9 @@ def model_choice_section() -> None:
     if chosen == (active_model_id(settings().data_dir) or FACE_RESNET_V1.model_id):
         return
     label = "Use the pretrained model" if chosen == FACE_RESNET_V1.model_id else "Use this model"
-    if st.button(label, key="model_use", type="primary"):
+    if not is_admin():
+        st.caption(ADMIN_ONLY)
+    if st.button(label, key="model_use", type="primary", disabled=not is_admin()):
         try:
             _switch_to(chosen)
         except VisionLabError as exc:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from engine.errors import VisionLabError
 from engine.verification import identify_faces
+from pages.access import enter_through_app
 from pages.face_widgets import (
     analyze,
     chip_image,
@@ -15,6 +16,8 @@ from pages.face_widgets import (
     threshold_slider,
 )
 from pages.resources import face_pipeline
+
+enter_through_app()
 
 st.title("Recognize")
 gallery = open_gallery()

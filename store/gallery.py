@@ -58,6 +58,7 @@ from store.errors import (
     PersonNotFound,
 )
 from store.index import EmbeddingIndex, collection_name, connect
+from store.locking import GalleryFolderLock
 
 if TYPE_CHECKING:
     from engine.faces.pipeline import Face
@@ -395,23 +396,33 @@ class Gallery:
         self._indexes: dict[str, EmbeddingIndex] = {}
         self.last_reconcile: ReconcileReport | None = None
 
+        self._seen_generation = -1
+        """The ``meta`` generation this process's Chroma view reflects; see ``_sync_index``."""
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._refuse_data_without_database()
-        self._db = self._open_database()
-        self._client: Any = None
-        try:
-            self.gallery_id = self._register_model()
-            self._client = connect(self.chroma_dir, chroma_host, self._port)
-            index = self._index_of(model_id, create=True)
-            assert index is not None
-            self._index = index
-            if reconcile_on_open:
-                self.last_reconcile = self.reconcile()
-                if self.last_reconcile.changed:
-                    log.warning("gallery at %s repaired: %s", self.location, self.last_reconcile)
-        except BaseException:
-            self.close()
-            raise
+        self._folder_lock = GalleryFolderLock(self.data_dir)
+        # Opening writes (schema, this model's collection, reconcile): another process opening
+        # the same folder at the same moment must wait, not race.
+        with self._folder_lock.exclusive():
+            self._refuse_data_without_database()
+            self._db = self._open_database()
+            self._client: Any = None
+            try:
+                self.gallery_id = self._register_model()
+                self._client = connect(self.chroma_dir, chroma_host, self._port)
+                index = self._index_of(model_id, create=True)
+                assert index is not None
+                self._index = index
+                self._seen_generation = self._generation()
+                if reconcile_on_open:
+                    self.last_reconcile = self.reconcile()
+                    if self.last_reconcile.changed:
+                        log.warning(
+                            "gallery at %s repaired: %s", self.location, self.last_reconcile
+                        )
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def open(
@@ -471,6 +482,7 @@ class Gallery:
                     f"{self.db_path} has schema version {row[0]}, newer than this program "
                     f"understands ({SCHEMA_VERSION}): update Vision Lab."
                 )
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
         except sqlite3.DatabaseError as exc:
             db.close()
             raise self._corrupt_db(exc) from exc
@@ -543,15 +555,59 @@ class Gallery:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (the connection is autocommit)."""
+        """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (the connection is autocommit).
+
+        Every committed transaction bumps ``meta.generation``, which tells other processes that
+        their Chroma view is out of date (``_sync_index``)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            before = self._generation()
             yield self._db
+            self._db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+            )
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:  # also when COMMIT itself failed
                 self._db.execute("ROLLBACK")
             raise
+        if before == self._seen_generation:  # our view was current and now holds our write
+            self._seen_generation = before + 1
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every write: this process's threads (the re-entrant lock), other processes
+        (the folder lock, exclusive) and a Chroma view that includes their writes."""
+        with self._lock:
+            self._check_open()
+            with self._folder_lock.exclusive():
+                self._sync_index()
+                yield
+
+    def _generation(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _sync_index(self) -> None:
+        """Reload the embedded Chroma index when another process has written since we last
+        looked. Measured with Chroma 1.5: an embedded client never sees another process's
+        adds in ``query`` (its HNSW lives in memory) though it sees them in ``count``/``get``;
+        a client opened afresh sees everything. A Chroma server (``CHROMA_HOST``) has one
+        index for everyone and needs nothing. Caller holds ``self._lock``."""
+        if self._host or self._generation() == self._seen_generation:
+            return
+        with self._folder_lock.shared():  # no writer half-way through the files we load
+            generation = self._generation()
+            close = getattr(self._client, "close", None)
+            if close is not None:
+                close()
+            self._client = None
+            self._indexes.clear()
+            self._client = connect(self.chroma_dir, None, self._port)
+            index = self._index_of(self._model_id, create=True)
+            assert index is not None
+            self._index = index
+            self._seen_generation = generation
 
     def _check_open(self) -> None:
         if self._closed:
@@ -612,8 +668,7 @@ class Gallery:
     def add_person(self, name: str, notes: str = "") -> Person:
         """A new person with no faces yet. ``NameTaken`` when the name is in use (any case)."""
         name = _clean_name(name)
-        with self._lock:
-            self._check_open()
+        with self._writing():
             person_id = _new_id()
             try:
                 with self._transaction() as db:
@@ -660,7 +715,7 @@ class Gallery:
     def rename(self, person_id: str, new_name: str) -> Person:
         """``NameTaken`` when someone else has the name; changing only its case is allowed."""
         new_name = _clean_name(new_name)
-        with self._lock:
+        with self._writing():
             self.get_person(person_id)
             try:
                 with self._transaction() as db:
@@ -673,7 +728,7 @@ class Gallery:
             return self.get_person(person_id)
 
     def set_notes(self, person_id: str, notes: str) -> Person:
-        with self._lock:
+        with self._writing():
             self.get_person(person_id)
             with self._transaction() as db:
                 db.execute("UPDATE people SET notes=? WHERE id=?", (str(notes), person_id))
@@ -789,8 +844,7 @@ class Gallery:
         """
         embedding, chip, landmarks = self._validate_new_face(face)
         png = _png_bytes(chip)
-        with self._lock:
-            self._check_open()
+        with self._writing():
             duplicate = self._find_duplicate(face)
             if duplicate is not None:
                 return EnrollResult("duplicate", duplicate[0], self.get_person(duplicate[1]))
@@ -859,7 +913,7 @@ class Gallery:
 
     def delete_face(self, face_id: str) -> None:
         """Remove one face: its row, its embedding and its chip file."""
-        with self._lock:
+        with self._writing():
             face = self.get_face(face_id)
             index = self._index_of(face.model_id)
             with self._transaction() as db:
@@ -870,7 +924,7 @@ class Gallery:
 
     def delete_person(self, person_id: str) -> None:
         """Remove a person and everything of them: rows, embeddings of every model, chips."""
-        with self._lock:
+        with self._writing():
             self.get_person(person_id)
             by_model = self._face_ids_by_model("person_id=?", [person_id])
             with self._transaction() as db:
@@ -896,7 +950,7 @@ class Gallery:
         append its notes, then delete it. All or nothing."""
         if keep_id == absorb_id:
             raise ValueError("cannot merge a person with themselves")
-        with self._lock:
+        with self._writing():
             keep, absorb = self.get_person(keep_id), self.get_person(absorb_id)
             by_model = self._face_ids_by_model("person_id=?", [absorb_id])
             moved: list[tuple[Path, Path]] = []
@@ -958,6 +1012,7 @@ class Gallery:
             return []
         with self._lock:
             self._check_open()
+            self._sync_index()
             if person_id is not None:
                 ids, vectors = self._person_vectors(person_id)
             else:
@@ -977,6 +1032,7 @@ class Gallery:
             return []
         with self._lock:
             self._check_open()
+            self._sync_index()
             total, with_faces = self._db.execute(
                 "SELECT COUNT(*), COUNT(DISTINCT person_id) FROM faces WHERE model_id=?",
                 (self._model_id,),
@@ -1050,8 +1106,7 @@ class Gallery:
         Other models' collections are reconciled when a gallery of that model is opened.
         """
         report = ReconcileReport()
-        with self._lock:
-            self._check_open()
+        with self._writing():
             owners = dict(self._db.execute("SELECT id, person_id FROM faces").fetchall())
             people = {r[0] for r in self._db.execute("SELECT id FROM people")}
             self._remove_orphan_chips(owners, people, report)
@@ -1087,6 +1142,9 @@ class Gallery:
                 for face_id, person_id in owners.items()
                 if not self._chip_path(person_id, face_id).is_file()
             )
+            if report.changed:
+                with self._transaction():  # Chroma changed: other processes must reload it
+                    pass
         return report
 
     def _remove_orphan_chips(
@@ -1209,8 +1267,7 @@ class Gallery:
                     local_id[exported_id] = found[0].id
                     matched += 1
         for start in range(0, len(incoming), IMPORT_BATCH):
-            with self._lock:  # per batch, so other sessions' searches are not held up long
-                self._check_open()
+            with self._writing():  # per batch: others' searches and writes are not held long
                 batch: list[_FaceWrite] = []
                 for f, new_face, embedding, png, landmarks in incoming[
                     start : start + IMPORT_BATCH
@@ -1247,8 +1304,7 @@ class Gallery:
                                 local_id.pop(w.person_id, None)
                         raise
                 imported += len(batch)
-        with self._lock:  # people with no face of this model in the export
-            self._check_open()
+        with self._writing():  # people with no face of this model in the export
             for exported_id, name in names.items():
                 if exported_id in local_id:
                     continue

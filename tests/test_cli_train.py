@@ -133,3 +133,14 @@ def test_fine_tuning_the_last_level(people, data_dir, capsys, monkeypatch):
     assert train["before"]["accuracy"] == 1.0 and 0.0 <= train["after"]["eer"] <= 1.0
     assert cli.main(["use-model", result["model_id"]]) == 1
     assert "fine-tuned ResNet" in capsys.readouterr().err
+
+
+def test_a_head_on_augmented_views(people, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    argv = ["train", "--images", str(people), "--augment-views", "3", "--epochs", "1"]
+    assert cli.main([*argv, "--p", "2", "--k", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    head = load_checkpoint(result["checkpoint"])
+    assert head.metadata["augment_views"] == 3 and result["model_id"].startswith(
+        f"{BASE_MODEL_ID}+head-"
+    )

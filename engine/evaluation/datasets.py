@@ -110,7 +110,12 @@ def pairs_from_file(pairs_file: str | Path, root: str | Path) -> PairSet:
         raise DatasetError(f"no pairs file at {pairs_file}")
     if not root.is_dir():
         raise DatasetError(f"no image folder at {root}")
-    pairs = read_pairs(pairs_file)
+    try:
+        pairs = read_pairs(pairs_file)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{pairs_file.name} is not a text pairs file (byte {exc.start} is not UTF-8 text)"
+        ) from exc
     images = sorted({p for pair in pairs for p in (pair.image_a, pair.image_b)})
     missing = [p for p in images if not (root / p).is_file()]
     if missing:

@@ -1,0 +1,61 @@
+"""Privacy: what the app stores about faces, where, and how to delete a person completely."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.data_inventory import stored_data
+from pages.access import enter_through_app
+from pages.resources import settings
+
+enter_through_app()
+
+st.title("Privacy")
+st.markdown(
+    """
+Face embeddings and face images are **biometric data**: they identify a person. Vision Lab keeps
+them only on the machine (or the Chroma server) it runs on, never sends them anywhere, and never
+writes embeddings, names or file names to its logs.
+"""
+)
+data_dir = settings().data_dir
+st.subheader("What is stored, and where")
+st.caption(f"Everything lives under the data folder `{data_dir.resolve()}` (`VISIONLAB_DATA`).")
+st.dataframe(
+    [
+        {
+            "data": item.name,
+            "where": str(item.path.relative_to(data_dir)),
+            "holds": item.holds,
+            "biometric": "yes" if item.biometric else "no",
+            "files": item.files,
+            "size": f"{item.bytes / 1e6:.1f} MB",
+        }
+        for item in stored_data(data_dir)
+    ],
+    hide_index=True,
+    key="privacy_inventory",
+)
+st.subheader("Deleting a person completely")
+st.markdown(
+    """
+- **Gallery page → the person → Delete** (admins), or `python cli.py delete "NAME"`: removes the
+  person's record, every embedding of every model (database and search index) and every stored
+  face image, in one step. Nothing of them is left in the gallery.
+- Photos of them that you *evaluated* (Threshold lab, Train, `cli.py evaluate` / `train`) have
+  embeddings and chips in the **evaluation caches**, keyed by file path. Delete the `cache`
+  folder to remove them; it is rebuilt on demand.
+- **Exports** (`cli.py export`, Gallery → Export) are full copies: delete the zip files too.
+- Uploaded photos are processed in memory and not stored, except the aligned face thumbnail of a
+  face you enrol.
+"""
+)
+st.subheader("Hosting")
+st.markdown(
+    """
+When hosted, set a password or OpenID Connect login in `.streamlit/secrets.toml` (see the
+README): without one the app runs in *local mode* and anyone who reaches it can change the
+gallery. Only admins can delete, merge, import or switch the face model. Upload size is capped
+in `.streamlit/config.toml`.
+"""
+)
