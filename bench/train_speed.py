@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +62,33 @@ def bench_resnet_last_level(batch: int = 32, steps: int = 3) -> dict:
     net = FaceResNet().train()
     params = [*net.level0.parameters(), *net.fc.parameters()]
     optimizer = torch.optim.SGD(params, lr=1e-4)
-    loss_fn = TripletMarginLoss(0.2)
     chips = torch.rand(batch, 3, 150, 150)
-    third = batch // 3
 
-    def step() -> None:
+    def forward() -> torch.Tensor:
         with torch.no_grad():
             features = torch.relu(net.stem_pool(net.stem(chips)))
             for level in (net.level4, net.level3, net.level2, net.level1):
                 features = level(features)
-        out = net.fc(net.level0(features).mean(dim=(2, 3)))
+        return net.fc(net.level0(features).mean(dim=(2, 3)))
+
+    return _time_triplet_steps(
+        f"resnet level 0 + fc, 150×150, batch {batch}", forward, optimizer, batch, steps
+    )
+
+
+def _time_triplet_steps(
+    what: str,
+    forward: Callable[[], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    batch: int,
+    steps: int,
+) -> dict:
+    """Time ``steps`` triplet-loss steps; the batch's thirds are A, P and N."""
+    loss_fn = TripletMarginLoss(0.2)
+    third = batch // 3
+
+    def step() -> None:
+        out = forward()
         loss, _ = loss_fn(out[:third], out[third : 2 * third], out[2 * third : 3 * third])
         optimizer.zero_grad()
         loss.backward()
@@ -82,7 +100,7 @@ def bench_resnet_last_level(batch: int = 32, steps: int = 3) -> dict:
         step()
     wall = time.perf_counter() - start
     return {
-        "what": f"resnet level 0 + fc, 150×150, batch {batch}",
+        "what": what,
         "triplets": third * steps,
         "seconds": wall,
         "triplets_per_s": third * steps / wall,
@@ -102,29 +120,13 @@ def bench_cached_trunk(levels: int, batch: int = 32, steps: int = 20) -> dict:
     size = {1: (256, 4, 4), 2: (128, 8, 8)}[levels]
     features = torch.rand(batch, *size)
     optimizer = torch.optim.AdamW([p for p in top.parameters() if p.requires_grad], lr=1e-4)
-    loss_fn = TripletMarginLoss(0.2)
-    third = batch // 3
-
-    def step() -> None:
-        out = top(features)
-        loss, _ = loss_fn(out[:third], out[third : 2 * third], out[2 * third : 3 * third])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    wall = time.perf_counter() - start
-    return {
-        "what": f"resnet last {levels} level(s) + fc, cached trunk",
-        "triplets": third * steps,
-        "seconds": wall,
-        "triplets_per_s": third * steps / wall,
-        "batches_per_s": steps / wall,
-        "final_loss": None,
-    }
+    return _time_triplet_steps(
+        f"resnet last {levels} level(s) + fc, cached trunk",
+        lambda: top(features),
+        optimizer,
+        batch,
+        steps,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

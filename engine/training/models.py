@@ -128,13 +128,18 @@ def set_active_model(data_dir: str | Path, model_id: str | None, base_model_id: 
 
 def load_usable_head(data_dir: str | Path, model_id: str, base_model_id: str) -> LoadedHead:
     """The saved head ``model_id``, or a ``ModelFileError`` saying why the app cannot use it."""
+    path = checkpoint_path(data_dir, model_id)
+    if not path.is_file():
+        raise ModelFileError(
+            f"no saved model {model_id!r} in {path.parent} (`cli.py models` lists them)"
+        )
     meta = read_metadata(data_dir, model_id) or {}
     if str(meta.get("format", "")).startswith("vision-lab-resnet-top"):
         raise ModelFileError(
             f"{model_id} is a fine-tuned ResNet: it can be trained and evaluated, but the app "
             "embeds with the pretrained ResNet plus, at most, a projection head"
         )
-    return load_checkpoint(checkpoint_path(data_dir, model_id), base_model_id)
+    return load_checkpoint(path, base_model_id)
 
 
 @dataclass(frozen=True)
