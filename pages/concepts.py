@@ -35,7 +35,7 @@ from pages.resources import concepts_face_triplet, style_network
 enter_through_app()
 
 THRESHOLD = FACE_RESNET_V1.match_threshold or 0.6
-"""The pretrained face ResNet's own threshold (the demos use the base model, not a trained one)."""
+# The pretrained face ResNet's own threshold (the demos use the base model, not a trained one).
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 NEURONS_PAGE, STYLE_PAGE = "pages/neurons.py", "pages/style.py"
 

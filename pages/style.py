@@ -28,7 +28,7 @@ enter_through_app()
 
 STATE, STOP = "style", "style_stop"
 BALANCES = {"More content": 0.1, "Balanced": 1.0, "More style": 10.0, "Custom": None}
-"""β as a multiple of the size's default (J_content grows with the area, J_style does not)."""
+# β as a multiple of the size's default (J_content grows with the area, J_style does not).
 LAYER_PRESETS = {
     "Gatys et al.: relu1_1…relu5_1 equally": STYLE_LAYERS,
     "Fine texture: shallow layers": {

@@ -36,9 +36,9 @@ enter_through_app()
 STATE, STOP = "train", "train_stop"
 HELD_OUT_SHARE = 0.2
 EARLY_STOP_SHARE = 0.2
-"""Of the training people, the share set aside to pick the best epoch (10 people or more)."""
+# Of the training people, the share set aside to pick the best epoch (10 people or more).
 MIN_PEOPLE_FOR_HELD_OUT = 4
-"""Two people held out (a genuine and an impostor pair) and two left to train on."""
+# Two people held out (a genuine and an impostor pair) and two left to train on.
 
 
 # --- what the page computes -------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Real user flows in a real browser (issue 8 §1): chromium under Playwright against
+``streamlit run app.py`` on 127.0.0.1, waiting on what Streamlit renders.
+
+1. Enrol the astronaut as Eileen Collins → verify her against her mirror image → recognize her
+   in a two-face photo → delete her on the Gallery page.
+2. The Threshold lab on a tiny LFW-format pairs set → EER and ROC.
+3. A 10-step style transfer at 64 px → the stylized image and final costs.
+4. A neuron index (face ResNet) over four small images → the channel sheet.
+
+Tests share one server (the face models load once) and run in file order; each opens its pages
+by URL, in a session of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.lfw_like import make_lfw_like
+from tests.pages.face_app import two_faces
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright_api.expect
+
+MODEL_LOAD = 180_000  # ms: the first face-model or VGG16 load, on a busy CPU
+STEP = 120_000  # ms: one detection / embedding / optimisation after the models are loaded
+
+
+def save_png(path: Path, image: np.ndarray) -> Path:
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
+    return path
+
+
+def open_page(page, app_url: str, path: str, title: str) -> None:
+    """Open ``/path`` and wait until the page's own title has rendered."""
+    page.goto(f"{app_url}/{path}")
+    expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=STEP)
+
+
+def commit_text(page, label: str, value: str) -> None:
+    """Type into a Streamlit text or number input and press Enter, which commits it (a rerun)."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    expect(field).to_have_value(value)
+
+
+def upload(page, index: int, path: Path) -> None:
+    page.locator('input[type="file"]').nth(index).set_input_files(str(path))
+
+
+def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut, grace_hopper):
+    photo = save_png(tmp_path / "astronaut.png", astronaut)
+    mirror = save_png(tmp_path / "astronaut_mirror.png", astronaut[:, ::-1])
+    group = save_png(tmp_path / "two_faces.png", two_faces(astronaut, grace_hopper))
+
+    # Enroll: one photo, one face, a new person.
+    open_page(page, app_url, "enroll", "Enroll")
+    upload(page, 0, photo)
+    name_field = page.get_by_label("Name of the new person", exact=True)
+    expect(name_field).to_be_visible(timeout=MODEL_LOAD)  # shown once the face is found
+    commit_text(page, "Name of the new person", "Eileen Collins")
+    page.get_by_role("button", name="Enrol 1 face(s)").click()
+    expect(page.get_by_text("Enrolled astronaut.png as Eileen Collins.")).to_be_visible(
+        timeout=STEP
+    )
+    shoot("1-enroll")
+
+    # Verify: the photo against its mirror image is the same person.
+    open_page(page, app_url, "verify", "Verify")
+    upload(page, 0, photo)
+    upload(page, 1, mirror)
+    expect(page.get_by_text("Same person", exact=True)).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("Different people", exact=True)).to_have_count(0)
+    shoot("2-verify")
+
+    # Recognize: Eileen Collins named on the left, Grace Hopper (not enrolled) unknown.
+    open_page(page, app_url, "recognize", "Recognize")
+    upload(page, 0, group)
+    expect(page.get_by_text(re.compile(r"^Face \d: Eileen Collins$"))).to_be_visible(timeout=STEP)
+    expect(page.get_by_text(re.compile(r"^Face \d: unknown$"))).to_be_visible()
+    shoot("3-recognize")
+
+    # Gallery: delete her, confirming in the dialog; the gallery is empty again.
+    open_page(page, app_url, "gallery", "Gallery")
+    expect(page.get_by_text("1 people, 1 faces")).to_be_visible()
+    page.get_by_role("button", name="Delete Eileen Collins…").click()
+    expect(page.get_by_text("Delete Eileen Collins? Every embedding")).to_be_visible()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text("Deleted Eileen Collins.")).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("0 people, 0 faces")).to_be_visible()
+    expect(page.get_by_text("The gallery is empty.")).to_be_visible()
+
+
+def test_threshold_lab_on_pairs_file(page, app_url, tmp_path, astronaut, grace_hopper):
+    pairs = make_lfw_like(tmp_path / "lfw", astronaut, grace_hopper)
+    open_page(page, app_url, "threshold_lab", "Threshold lab")
+    commit_text(page, "Pairs file (a path on this server)", str(pairs))
+    commit_text(page, "Image root", str(pairs.parent))
+    page.get_by_role("button", name="Embed and evaluate").click()
+
+    eer = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^EER"))
+    expect(eer).to_be_visible(timeout=MODEL_LOAD)
+    expect(eer.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^\d+\.\d\d%$"))
+    expect(page.get_by_test_id("stMetric").filter(has_text="ROC AUC")).to_be_visible()
+    roc = page.locator(".js-plotly-plot").filter(has_text="ROC")
+    expect(roc.first).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("TAR at fixed false accept rates")).to_be_visible()
+
+
+def test_style_transfer_ten_steps(page, app_url):
+    open_page(page, app_url, "style", "Neural style transfer")
+    # Defaults: the astronaut as content, the Hubble deep field as style, L-BFGS.
+    commit_text(page, "Output size (long side, px)", "64")
+    commit_text(page, "Steps", "10")
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_text(re.compile(r"^Final J = "))).to_be_visible(timeout=MODEL_LOAD)
+    expect(page.get_by_text(re.compile(r"^G: \d+ steps in [\d.]+ s$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"64×64 px$"))).to_be_visible()
+    expect(page.get_by_role("button", name="Download G (PNG)")).to_be_visible()
+    # A bare string in the page script is rendered by Streamlit's "magic" (it was, above the
+    # title, until it became a comment).
+    expect(page.get_by_text("β as a multiple of the size's default")).to_have_count(0)
+
+
+def test_neuron_index_on_a_few_images(page, app_url, tmp_path, astronaut, grace_hopper):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, image in {
+        "astronaut": astronaut,
+        "astronaut_mirror": astronaut[:, ::-1],
+        "grace": grace_hopper,
+        "grace_mirror": grace_hopper[:, ::-1],
+    }.items():
+        small = Image.fromarray(np.ascontiguousarray(image))
+        small.thumbnail((160, 160))
+        small.save(folder / f"{name}.png")
+
+    open_page(page, app_url, "neurons", "Neurons: what does a unit respond to?")
+    # Defaults: the face ResNet, a folder on this server, layers conv1 / res3c / down1.
+    commit_text(page, "Folder (searched recursively)", str(folder))
+    page.get_by_role("button", name="Build index").click()
+    expect(page.get_by_text("each channel's best patch", exact=True)).to_be_visible(
+        timeout=MODEL_LOAD
+    )
+    expect(page.get_by_text(re.compile(r"4 images from .* \(complete\)"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^conv1 · channel 0: top \d+ patches$"))).to_be_visible()
+    mean_map = page.locator(".js-plotly-plot").filter(has_text="mean activation map")
+    expect(mean_map).to_be_visible(timeout=STEP)
+    expect(page.get_by_role("heading", name="First-layer filters as RGB tiles")).to_be_visible()
