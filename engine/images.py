@@ -7,6 +7,7 @@ pixel-count guard runs on the header, before any pixel is decoded.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -99,8 +100,10 @@ def _open(source: ImageSource, max_pixels: int) -> Image.Image:
             "this is not an image format we can read (JPEG, PNG, WebP, …), or the file is damaged"
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow: "Image size (N pixels) …"
+        size = f"{int(claimed[1]) / 1e6:,.0f} megapixels, " if claimed else ""
         raise InvalidImage(
-            "the image has far more pixels than can be opened safely (over "
+            f"the image has far more pixels than can be opened safely ({size}over the limit of "
             f"{max_pixels / 1e6:.0f} megapixels; a decompression bomb?)"
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:

@@ -37,12 +37,6 @@ else:
             st.error(f"{analyzed.name} can't be read as an image: {analyzed.error}.")
             continue
         show_faces(analyzed)
-        if not analyzed.faces:
-            st.warning(
-                f"No face was found in {analyzed.name}. Try a photo where the face is larger, "
-                "frontal and well lit."
-            )
-            continue
         try:
             result = identify_faces(
                 gallery, analyzed.faces, threshold, face_pipeline().model_id, top_k=top_k
