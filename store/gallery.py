@@ -16,6 +16,13 @@ from the copy in the database.
 
 One ``Gallery`` is shared by every Streamlit session: every operation runs under one re-entrant
 lock, and the SQLite connection is only used under it.
+
+Several processes may share one folder (two app instances, the app and a ``cli.py enroll``
+job): every write transaction, and the open with its reconcile, also holds the folder's lock
+file exclusively (``store.locking``), so their writes are serialised exactly as threads' are.
+Each commit bumps ``meta.generation``; a process whose embedded Chroma index predates the
+current generation reloads it before its next search or write, because an embedded Chroma
+client never sees another process's additions in its queries (measured, Chroma 1.5).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ from store.errors import (
     NameTaken,
     PersonNotFound,
 )
-from store.index import EmbeddingIndex, collection_name, connect
+from store.index import EmbeddingIndex, collection_name, connect, disconnect
 from store.locking import GalleryFolderLock
 
 if TYPE_CHECKING:
@@ -89,6 +96,14 @@ MAX_NAME_LENGTH = 200
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TMP_PREFIX = ".tmp-"
+
+_RECOVER_FROM_EXPORT = (
+    "start again from your latest export: stop the app and any cli.py job, move the folder "
+    "{folder} aside (rename it; keep it until the gallery is back), then import a gallery "
+    "export into the fresh gallery that opens in its place: `python cli.py import "
+    "EXPORT.zip` (or Gallery.import_zip)."
+)
+"""The recovery every damaged-store message names; ``cli.py export`` makes the export."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -455,7 +470,7 @@ class Gallery:
             raise CorruptStore(
                 f"{self.db_path} is missing but {self.data_dir} still holds "
                 f"{'chips' if has_chips else 'a Chroma index'}. Restore gallery.db from a "
-                "backup, or move the folder aside and import a gallery export into a fresh one."
+                f"backup, or {_RECOVER_FROM_EXPORT.format(folder=self.data_dir)}"
             )
 
     def _open_database(self) -> sqlite3.Connection:
@@ -490,9 +505,8 @@ class Gallery:
 
     def _corrupt_db(self, exc: Exception) -> CorruptStore:
         return CorruptStore(
-            f"the gallery database {self.db_path} is unreadable ({exc}). Move the folder "
-            f"{self.data_dir} aside and import a gallery export (Gallery.import_zip) into a "
-            "fresh one, or restore gallery.db from a backup."
+            f"the gallery database {self.db_path} is unreadable ({exc}). Restore gallery.db "
+            f"from a backup, or {_RECOVER_FROM_EXPORT.format(folder=self.data_dir)}"
         )
 
     def _register_model(self) -> str:
@@ -598,9 +612,7 @@ class Gallery:
             return
         with self._folder_lock.shared():  # no writer half-way through the files we load
             generation = self._generation()
-            close = getattr(self._client, "close", None)
-            if close is not None:
-                close()
+            disconnect(self._client)
             self._client = None
             self._indexes.clear()
             self._client = connect(self.chroma_dir, None, self._port)
@@ -1325,9 +1337,7 @@ class Gallery:
                 return
             self._closed = True
             self._db.close()
-            close = getattr(self._client, "close", None)  # None before the client exists
-            if close is not None:
-                close()
+            disconnect(self._client)  # None before the client exists
 
     def __enter__(self) -> Gallery:
         return self

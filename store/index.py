@@ -21,7 +21,9 @@ Choices made on purpose:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,31 @@ def chroma_settings() -> Any:
     return ChromaSettings(anonymized_telemetry=False)
 
 
+_ALIASES_LOCK = threading.Lock()
+_ALIASES_IN_USE: dict[int, str] = {}
+"""id(client) → the path string its embedded client was opened with; see ``connect``."""
+
+
+def _private_alias(path: Path) -> str:
+    """``path`` spelt so that no other open client in this process uses the same string:
+    ``<path>``, ``<path>/.``, ``<path>/./.`` … (the shortest free one)."""
+    taken = set(_ALIASES_IN_USE.values())
+    alias = str(path)
+    while alias in taken:
+        alias += f"{os.sep}."
+    return alias
+
+
 def connect(path: Path | None = None, host: str | None = None, port: int = 8000) -> Any:
-    """An embedded client under ``path``, or an HTTP client of the server at ``host:port``."""
+    """An embedded client under ``path``, or an HTTP client of the server at ``host:port``.
+
+    Each embedded client is private to its caller. Chroma shares one client (and one in-memory
+    HNSW index) between every ``PersistentClient`` of the same path string in a process, so
+    closing and reopening one could not reload the index while another ``Gallery`` (the app
+    keeps one per model) held it open; ``Gallery`` must reload after another process writes
+    (see ``Gallery._sync_index``). Spelling the path differently per client (``<path>/.``)
+    gives each its own. Close it with :func:`disconnect`.
+    """
     import chromadb
 
     if host:
@@ -83,13 +108,28 @@ def connect(path: Path | None = None, host: str | None = None, port: int = 8000)
         raise ValueError("connect() needs a path (embedded) or a host (server)")
     path.mkdir(parents=True, exist_ok=True)
     try:
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings())
+        with _ALIASES_LOCK:
+            alias = _private_alias(path)
+            client = chromadb.PersistentClient(path=alias, settings=chroma_settings())
+            _ALIASES_IN_USE[id(client)] = alias
+        return client
     except Exception as exc:
         raise CorruptStore(
             f"the Chroma index at {path} cannot be opened ({exc}). The embeddings are also "
             "kept in gallery.db: move that Chroma folder aside and reopen the gallery to "
             "rebuild it, or import a gallery export into a fresh folder."
         ) from exc
+
+
+def disconnect(client: Any) -> None:
+    """Close a client from :func:`connect` (idempotent; None is allowed)."""
+    if client is None:
+        return
+    try:
+        client.close()
+    finally:
+        with _ALIASES_LOCK:
+            _ALIASES_IN_USE.pop(id(client), None)
 
 
 class EmbeddingIndex:

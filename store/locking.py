@@ -91,7 +91,7 @@ class GalleryFolderLock:
         if fcntl is None:
             self._mode = mode
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # umask applies, as to gallery.db
         flag = fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH
         deadline = time.monotonic() + self.timeout_s
         pause = 0.001
