@@ -81,7 +81,7 @@ def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
             )
     figure.update_layout(
         xaxis={"title": "false accept rate", **_LOG_AXIS},
-        yaxis={"title": "true accept rate"},
+        yaxis={"title": "true accept rate", "range": [0, 1.02]},
         title="ROC",
         **_LAYOUT,
     )
@@ -112,6 +112,19 @@ def det_figure(report: VerificationReport) -> go.Figure:
                 name=f"EER {report.eer:.2%}",
             )
         )
+    if not shown.any():
+        # Log axes cannot show a zero rate: say why the plot is empty instead of drawing axes
+        # that run off to 10⁶.
+        figure.add_annotation(
+            text="No pair is on the wrong side of any threshold: nothing to draw on log axes.",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
+        figure.update_xaxes(range=[-4, 0])
+        figure.update_yaxes(range=[-4, 0])
     figure.update_layout(
         xaxis={"title": "false accept rate", **_LOG_AXIS},
         yaxis={"title": "false reject rate", **_LOG_AXIS},
