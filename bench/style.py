@@ -1,15 +1,15 @@
 """Style transfer speed: seconds per optimiser step, time to a target loss, fast preview.
 
     python -m bench.style [--content IMG] [--style IMG] [--steps 300] [--size 512]
-                          [--json bench/results/style.json]
+                          [--coarse-steps N] [--json bench/results/style.json]
 
 In one run:
 1. Seconds per L-BFGS step at 256 and 512 px, naive (whole VGG16 stack run, C's and S's targets
    recomputed every step) vs ours (network cut after relu5_1, targets computed once).
 2. Time to the loss that ``--steps`` single-scale steps reach at ``--size``: the naive single-scale
-   run sets the target J*; our best (coarse to fine over three scales, ``--steps`` / 2 steps at
-   each coarser one, cached targets, truncated network) runs at full size until J <= J*. The
-   ratio is ours / single-scale (the issue's target: <= 0.5). Both start from the content image
+   run sets the target J*; our best (coarse to fine over three scales, ``--coarse-steps``
+   (default ``--steps`` / 2) steps at each coarser one, cached targets, truncated network) runs
+   at full size until J <= J*. The ratio is ours / single-scale (the issue's target: <= 0.5). Both start from the content image
    with the same α and β; both times include computing the targets.
 3. The fast preview's milliseconds per image (median of 10, after a warm-up).
 
@@ -59,7 +59,12 @@ def seconds_per_step(
 
 
 def time_to_target(
-    network: VGGFeatures, content: np.ndarray, style: np.ndarray, size: int, steps: int
+    network: VGGFeatures,
+    content: np.ndarray,
+    style: np.ndarray,
+    size: int,
+    steps: int,
+    coarse_steps: int | None = None,
 ) -> dict:
     h, w, _ = output_shape(*content.shape[:2], StyleOptions(size=size))
     beta = default_beta(h, w)
@@ -79,7 +84,11 @@ def time_to_target(
         return False
 
     best_options = StyleOptions(
-        size=size, steps=steps, beta=beta, scales=3, coarse_steps=max(1, steps // 2)
+        size=size,
+        steps=steps,
+        beta=beta,
+        scales=3,
+        coarse_steps=coarse_steps if coarse_steps is not None else max(1, steps // 2),
     )
     best = stylize(content, style, best_options, network=network, callback=stop_at_target)
     full_steps = [s for s in best.history if s.side == max(h, w)]
@@ -111,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", type=Path, help="default: scikit-image's coffee")
     parser.add_argument("--steps", type=int, default=300, help="single-scale steps (target)")
     parser.add_argument("--size", type=int, default=512, help="size of the time-to-target test")
+    parser.add_argument(
+        "--coarse-steps", type=int, help="steps at each coarser scale (default: --steps / 2)"
+    )
     parser.add_argument("--timing-steps", type=int, default=5, help="steps per s/step figure")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=Path("bench/results/style.json"))
@@ -137,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{size:>5} {naive:>13.3f} {ours:>12.3f} {ours / naive:>6.2f}")
 
     started = time.monotonic()
-    target = time_to_target(network, content, style, args.size, args.steps)
+    target = time_to_target(network, content, style, args.size, args.steps, args.coarse_steps)
     print(
         f"\ntime to J* = {target['target_loss']:.4g} (J after {args.steps} single-scale steps "
         f"at {args.size} px):"
