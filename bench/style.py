@@ -9,8 +9,9 @@ In one run:
 2. Time to the loss that ``--steps`` single-scale steps reach at ``--size``: the naive single-scale
    run sets the target J*; our best (coarse to fine over three scales, ``--coarse-steps``
    (default ``--steps`` / 2) steps at each coarser one, cached targets, truncated network) runs
-   at full size until J <= J*. The ratio is ours / single-scale (the issue's target: <= 0.5). Both start from the content image
-   with the same α and β; both times include computing the targets.
+   at full size until J <= J*. The ratio is ours / single-scale (the issue's target: <= 0.5).
+   Both start from the content image with the same α and β; both times include computing the
+   targets.
 3. The fast preview's milliseconds per image (median of 10, after a warm-up).
 
 Defaults: scikit-image's astronaut (content) and coffee (style). The machine is shared and noisy:
