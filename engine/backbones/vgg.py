@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import vgg16, vgg19
 
+from engine.backbones.named_layers import named_activations
 from engine.errors import ModelFileError
 
 # Convolutions per block: VGG16 "D" and VGG19 "E" configurations.
@@ -243,14 +244,7 @@ class VGGFeatures(nn.Module):
         missing = wanted - set(self.names)
         if missing:
             raise ValueError(f"layers {sorted(missing)} lie beyond this truncated network")
-        out: dict[str, Tensor] = {}
-        for name, module in zip(self.names, self.features, strict=True):
-            x = module(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
+        return named_activations(self.names, self.features, x, wanted)
 
 
 def _check_layer(weights: VGGWeights, name: str) -> str:

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from engine.backbones.named_layers import named_activations
 from engine.faces.resnet import ConvAffine, DownBlock, ResidualBlock
 from engine.neurons.errors import UnknownLayer
 from engine.neurons.receptive_field import IDENTITY, ReceptiveField, Span, chain, conv, union
@@ -188,14 +189,7 @@ class Backbone(nn.Module):
     # --- running ------------------------------------------------------------------------
     def forward(self, x: Tensor, layers: Iterable[str]) -> dict[str, Tensor]:
         wanted = {self.layer(name).name for name in layers}
-        out: dict[str, Tensor] = {}
-        for name, module in zip(self.stage_names, self.stages, strict=True):
-            x = module(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
+        return named_activations(self.stage_names, self.stages, x, wanted)
 
 
 class FaceBackbone(Backbone):
