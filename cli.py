@@ -986,6 +986,7 @@ def cmd_stylize(args: argparse.Namespace) -> dict[str, Any]:
             blend=blend,
             every=args.every,
             backbone=args.backbone,
+            precision=args.precision,
         )
         result = stylize(content, styles, options, callback=show_step, device=device)
         image, notices = result.image, result.notices
@@ -1017,7 +1018,8 @@ def _print_stylize(result: dict[str, Any]) -> None:
         return
     last = result["history"][-1] if result["history"] else None
     losses = f"; J {last['total']:.4g}" if last else ""
-    steps = f"{result['steps_run']} steps at {size} in {result['seconds']:.1f} s"
+    seconds = f"{result['seconds']:.1f} s ({result['dtype']})"
+    steps = f"{result['steps_run']} steps at {size} in {seconds}"
     print(f"{steps}{losses} → {result['out']}")
 
 
@@ -1188,6 +1190,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["vgg16", "vgg19"],
         default="vgg16",
         help="vgg19 needs torchvision's weights in the torch cache; its β differs (set --beta)",
+    )
+    stylize.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="number format of G's VGG passes (auto: bfloat16 where the hardware has it)",
     )
     stylize.add_argument("--every", type=_positive_int, default=10, help="print every N steps")
     stylize.add_argument("--fast", action="store_true", help="feed-forward preview (instant)")

@@ -1,17 +1,20 @@
 """Style transfer speed: seconds per optimiser step, time to a target loss, fast preview.
 
     python -m bench.style [--content IMG] [--style IMG] [--steps 300] [--size 512]
-                          [--coarse-steps N] [--json bench/results/style.json]
+                          [--coarse-steps N] [--with-float32] [--json bench/results/style.json]
 
 In one run:
-1. Seconds per L-BFGS step at 256 and 512 px, naive (whole VGG16 stack run, C's and S's targets
-   recomputed every step) vs ours (network cut after relu5_1, targets computed once).
-2. Time to the loss that ``--steps`` single-scale steps reach at ``--size``: the naive single-scale
-   run sets the target J*; our best (coarse to fine over three scales, ``--coarse-steps``
-   (default ``--steps`` / 2) steps at each coarser one, cached targets, truncated network) runs
-   at full size until J <= J*. The ratio is ours / single-scale (the issue's target: <= 0.5).
-   Both start from the content image with the same α and β; both times include computing the
-   targets.
+1. Seconds per L-BFGS step at 256 and 512 px: naive (whole VGG16 stack run, C's and S's targets
+   recomputed every step, float32), ours in float32 (network cut after relu5_1, targets computed
+   once), and ours with the default precision (G's VGG passes in bfloat16 where the hardware has
+   it; ``engine.style.precision``).
+2. Time to the loss that ``--steps`` single-scale naive steps reach at ``--size``: that run sets
+   the target J*; each of our variants runs until its J, evaluated in float32, is <= J* (up to
+   2 × ``--steps`` full-size steps): cached targets, cut network, default precision, on one
+   scale and on three coarse to fine (``--coarse-steps`` (default ``--steps`` / 2) at each
+   coarser one); ``--with-float32`` adds three scales in float32. Our best is the fastest that
+   reaches J*; the ratio is ours / naive (the issue's target: <= 0.5). All start from the
+   content image with the same α and β; all times include computing the targets.
 3. The fast preview's milliseconds per image (median of 10, after a warm-up).
 
 Defaults: scikit-image's astronaut (content) and coffee (style). The machine is shared and noisy:
@@ -32,7 +35,7 @@ import torch
 
 from engine.backbones.vgg import VGGFeatures
 from engine.images import load_image
-from engine.style import StepLosses, StyleOptions, stylize
+from engine.style import StyleOptions, stylize
 from engine.style.fast import FastStylizer
 from engine.style.transfer import default_beta, output_shape
 
@@ -51,12 +54,44 @@ def seconds_per_step(
     *,
     naive: bool,
     steps: int,
-) -> float:
-    """Mean seconds of ``steps`` L-BFGS steps after the first (which also computes targets)."""
-    options = StyleOptions(size=size, steps=steps + 1, cache_targets=not naive, truncate=not naive)
+    precision: str = "auto",
+) -> tuple[float, str]:
+    """Mean seconds of ``steps`` L-BFGS steps after the first (which also computes targets),
+    and the dtype they ran in."""
+    options = StyleOptions(
+        size=size,
+        steps=steps + 1,
+        cache_targets=not naive,
+        truncate=not naive,
+        precision="float32" if naive else precision,
+    )
     result = stylize(content, style, options, network=network)
     times = [h.seconds for h in result.history]
-    return (times[-1] - times[0]) / steps
+    return (times[-1] - times[0]) / steps, result.dtype
+
+
+VARIANTS = {
+    "default precision, 1 scale": {"scales": 1},
+    "default precision, 3 scales": {"scales": 3},
+    "float32, 3 scales": {"precision": "float32", "scales": 3},
+}
+
+
+def naive_reference(
+    network: VGGFeatures, content: np.ndarray, style: np.ndarray, size: int, steps: int
+) -> dict:
+    """The naive single-scale float32 run whose J after ``steps`` steps is the target J*."""
+    h, w, _ = output_shape(*content.shape[:2], StyleOptions(size=size))
+    options = StyleOptions(
+        size=size,
+        steps=steps,
+        beta=default_beta(h, w),
+        cache_targets=False,
+        truncate=False,
+        precision="float32",
+    )
+    run = stylize(content, style, options, network=network)
+    return {"target_loss": run.history[-1].total, "seconds": run.seconds, "beta": options.beta}
 
 
 def time_to_target(
@@ -64,47 +99,32 @@ def time_to_target(
     content: np.ndarray,
     style: np.ndarray,
     size: int,
+    reference: dict,
+    settings: dict,
     steps: int,
-    coarse_steps: int | None = None,
+    coarse_steps: int,
 ) -> dict:
-    h, w, _ = output_shape(*content.shape[:2], StyleOptions(size=size))
-    beta = default_beta(h, w)
-    single = stylize(
-        content,
-        style,
-        StyleOptions(size=size, steps=steps, beta=beta, cache_targets=False, truncate=False),
-        network=network,
-    )
-    target = single.history[-1].total
-    reached: list[StepLosses] = []
-
-    def stop_at_target(losses: StepLosses, _image) -> bool:
-        if losses.side == max(h, w) and losses.total <= target:
-            reached.append(losses)
-            return True
-        return False
-
-    best_options = StyleOptions(
+    """One variant of ours, run until J (float32) <= J* or ``steps`` full-size steps."""
+    options = StyleOptions(
         size=size,
         steps=steps,
-        beta=beta,
-        scales=3,
-        coarse_steps=coarse_steps if coarse_steps is not None else max(1, steps // 2),
+        beta=reference["beta"],
+        coarse_steps=coarse_steps,
+        target_loss=reference["target_loss"],
+        **settings,
     )
-    best = stylize(content, style, best_options, network=network, callback=stop_at_target)
-    full_steps = [s for s in best.history if s.side == max(h, w)]
+    run = stylize(content, style, options, network=network)
+    full = [h for h in run.history if h.side == max(run.image.shape[:2])]
     return {
-        "size": size,
-        "steps": steps,
-        "target_loss": target,
-        "single_scale_seconds": single.seconds,
-        "best_seconds": reached[0].seconds if reached else None,
-        "best_reached": bool(reached),
-        "best_final_loss": best.history[-1].total,
-        "best_scales": sorted({s.side for s in best.history}),
-        "best_coarse_steps": best_options.coarse_steps,
-        "best_full_size_steps": len(full_steps),
-        "ratio": (reached[0].seconds / single.seconds) if reached else None,
+        "settings": settings,
+        "dtype": run.dtype,
+        "reached": bool(run.target_reached),
+        "seconds": run.seconds,
+        "ratio": run.seconds / reference["seconds"] if run.target_reached else None,
+        "scales": sorted({h.side for h in run.history}),
+        "coarse_steps": coarse_steps if len(run.history) > len(full) else 0,
+        "full_size_steps": len(full),
+        "final_loss": run.history[-1].total,
     }
 
 
@@ -126,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timing-steps", type=int, default=5, help="steps per s/step figure")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--with-float32", action="store_true", help="also time three scales in float32"
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/style.json"))
     args = parser.parse_args(argv)
     if args.threads:
@@ -142,39 +165,61 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     per_step = []
-    print(f"\n{'size':>5} {'naive s/step':>13} {'ours s/step':>12} {'ratio':>6}")
+    print(
+        f"\n{'size':>5} {'naive s/step':>13} {'ours f32 s/step':>16} {'ours s/step':>12} "
+        f"{'dtype':>9} {'ours/naive':>11}"
+    )
     for size in (256, 512):
-        naive = seconds_per_step(network, content, style, size, naive=True, steps=args.timing_steps)
-        ours = seconds_per_step(network, content, style, size, naive=False, steps=args.timing_steps)
-        per_step.append({"size": size, "naive_s": naive, "ours_s": ours, "ratio": ours / naive})
-        print(f"{size:>5} {naive:>13.3f} {ours:>12.3f} {ours / naive:>6.2f}")
+        steps = args.timing_steps
+        naive, _ = seconds_per_step(network, content, style, size, naive=True, steps=steps)
+        f32, _ = seconds_per_step(
+            network, content, style, size, naive=False, steps=steps, precision="float32"
+        )
+        ours, dtype = seconds_per_step(network, content, style, size, naive=False, steps=steps)
+        per_step.append(
+            {"size": size, "naive_s": naive, "ours_float32_s": f32, "ours_s": ours,
+             "ours_dtype": dtype, "ratio": ours / naive}
+        )  # fmt: skip
+        ratio = ours / naive
+        print(f"{size:>5} {naive:>13.3f} {f32:>16.3f} {ours:>12.3f} {dtype:>9} {ratio:>11.2f}")
 
     started = time.monotonic()
-    target = time_to_target(network, content, style, args.size, args.steps, args.coarse_steps)
+    reference = naive_reference(network, content, style, args.size, args.steps)
     print(
-        f"\ntime to J* = {target['target_loss']:.4g} (J after {args.steps} single-scale steps "
-        f"at {args.size} px):"
+        f"\ntime to J* = {reference['target_loss']:.4g} (J after {args.steps} naive single-scale "
+        f"float32 steps at {args.size} px; ours stop once J in float32 <= J*):"
     )
-    print(f"  single scale (naive)                  {target['single_scale_seconds']:8.1f} s")
-    ours_512 = next((r["ours_s"] for r in per_step if r["size"] == args.size), None)
-    if ours_512 is not None:
-        estimate = args.steps * ours_512
-        target["single_scale_ours_estimate_s"] = estimate
-        print(
-            f"  single scale, cut + cached (estimate: {args.steps} × its s/step) {estimate:8.1f} s"
+    print(f"  {'naive, 1 scale, float32':<36} {reference['seconds']:8.1f} s")
+    f32 = next((r["ours_float32_s"] for r in per_step if r["size"] == args.size), None)
+    if f32 is not None:  # the same steps as naive, each cheaper: no need to run them
+        reference["ours_float32_single_scale_estimate_s"] = args.steps * f32
+        label = "ours, float32, 1 scale (estimate)"
+        estimate = args.steps * f32
+        print(f"  {label:<36} {estimate:8.1f} s  {estimate / reference['seconds']:.2f}×")
+    coarse_steps = args.coarse_steps if args.coarse_steps is not None else max(1, args.steps // 2)
+    rows = {}
+    names = list(VARIANTS)[: 3 if args.with_float32 else 2]
+    for name in names:
+        row = time_to_target(
+            network, content, style, args.size, reference, VARIANTS[name], 2 * args.steps,
+            coarse_steps,
+        )  # fmt: skip
+        rows[name] = row
+        detail = (
+            f"{row['full_size_steps']} full-size steps after {row['coarse_steps']} at each "
+            f"coarser scale, {row['dtype']}"
         )
-    if target["best_reached"]:
-        print(
-            f"  ours: {len(target['best_scales'])} scales {target['best_scales']}, cached, cut "
-            f"{target['best_seconds']:8.1f} s  ({target['best_full_size_steps']} full-size "
-            f"steps after {target['best_coarse_steps']} at each coarser scale)"
-        )
-        print(f"  ratio ours / single scale             {target['ratio']:8.2f}  (target <= 0.5)")
-    else:
-        print(
-            f"  ours did not reach J* in {args.steps} full-size steps "
-            f"(final J {target['best_final_loss']:.4g})"
-        )
+        label = f"ours, {name}"
+        if row["reached"]:
+            print(f"  {label:<36} {row['seconds']:8.1f} s  {row['ratio']:.2f}×  ({detail})")
+        else:
+            final = f"final J {row['final_loss']:.4g}"
+            print(f"  {label:<36} did not reach J* ({final}; {detail})")
+    reached = [name for name in rows if rows[name]["reached"]]
+    best = min(reached, key=lambda name: rows[name]["seconds"]) if reached else None
+    if best is not None:
+        print(f"  ours (best: {best}) / naive: {rows[best]['ratio']:.2f}  (target <= 0.5)")
+    target = {"size": args.size, "steps": args.steps, **reference, "variants": rows, "best": best}
 
     fast = fast_preview_ms(content, style)
     print(

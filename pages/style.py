@@ -245,6 +245,14 @@ with controls:
         alpha, beta = 1.0, BALANCES[balance] * default_beta(h, w)
         b.caption(f"α = {alpha:g}, β = {beta:.4g} (for {w}×{h})")
     tv_weight = d.number_input("TV weight", 0.0, value=0.0, format="%.4g", key="style_tv")
+    precision = a.selectbox(
+        "Number format",
+        ["auto", "float32", "bfloat16"],
+        key="style_precision",
+        help="G's passes through VGG in bfloat16 run ~3× faster where the processor has "
+        "bfloat16 units (AMX, AVX512-BF16, GPU tensor cores); auto uses them when present. "
+        "The targets and costs stay float32.",
+    )
     with st.expander("Layers: content layer and style weights λ[l]"):
         content_layer = st.selectbox(
             "Content layer", CONTENT_LAYERS, index=2, key="style_content_layer"
@@ -278,6 +286,7 @@ options = StyleOptions(
     coarse_steps=steps,
     seed=seed,
     every=every,
+    precision=precision,
 )
 if start:
     st.session_state[STOP] = False
@@ -310,5 +319,5 @@ st.plotly_chart(curves_figure(result.history), key="style_curves")
 st.caption(
     f"Final J = {last.total:.4g}: content {last.content:.4g}, style {last.style:.4g} · "
     f"α = {result.options.alpha:g}, β = {result.options.beta:.4g} · {result.image.shape[1]}×"
-    f"{result.image.shape[0]} px"
+    f"{result.image.shape[0]} px · VGG passes in {result.dtype}"
 )

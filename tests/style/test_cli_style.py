@@ -33,11 +33,12 @@ def test_stylize_json_has_per_step_losses_and_timings(images, tmp_path, capsys) 
     code, stdout, stderr = _run(
         capsys, "stylize", "--content", str(images["content"]), "--style", str(images["style"]),
         "--style", str(images["gray"]), "--blend", "0.7,0.3", "--size", "40", "--steps", "3",
-        "--out", str(out), "--json",
+        "--precision", "float32", "--out", str(out), "--json",
     )  # fmt: skip
     assert code == 0, stderr
     result = json.loads(stdout)  # one JSON document, nothing else on stdout
     assert result["method"] == "gatys" and result["blend"] == [0.7, 0.3]
+    assert result["dtype"] == "float32" and result["options"]["precision"] == "float32"
     assert [h["step"] for h in result["history"]] == [1, 2, 3]
     assert all({"total", "content", "style", "seconds"} <= h.keys() for h in result["history"])
     assert Image.open(out).size == (40, 40)

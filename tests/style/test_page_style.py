@@ -27,9 +27,11 @@ def test_optimisation_run_shows_c_s_g_curves_and_download(tmp_path, monkeypatch)
     at.number_input(key="style_size").set_value(40)
     at.number_input(key="style_steps").set_value(3)
     at.number_input(key="style_every").set_value(2).run()
+    at.selectbox(key="style_precision").set_value("float32").run()
     at = at.button(key="style_start").click().run()
     assert not at.exception, at.exception
     assert not at.error and not at.warning
+    assert any("VGG passes in float32" in caption.value for caption in at.caption)
     chart = next(c for c in at.get("plotly_chart") if "style_curves" in c.proto.id)
     traces = {t["name"]: t["y"] for t in json.loads(chart.proto.spec)["data"]}
     assert set(traces) == {"content", "style", "total"}

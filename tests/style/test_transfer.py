@@ -25,7 +25,8 @@ TINY = {"size": 48, "steps": 3}
 
 def _problem(vgg16, content, style, **options) -> _Problem:
     opts = StyleOptions(beta=1.0, **options)
-    return _Problem(load_network(opts, network=vgg16), content, [style], [1.0], opts, "cpu")
+    net = load_network(opts, network=vgg16)
+    return _Problem(net, net, torch.float32, content, [style], [1.0], opts, "cpu")
 
 
 def test_content_cost_is_zero_when_g_is_c(vgg16, small_content, small_style) -> None:
