@@ -122,7 +122,8 @@ def test_style_transfer_ten_steps(page, app_url):
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_text(re.compile(r"^Final J = "))).to_be_visible(timeout=MODEL_LOAD)
     expect(page.get_by_text(re.compile(r"^G: \d+ steps in [\d.]+ s$"))).to_be_visible()
-    expect(page.get_by_text(re.compile(r"64×64 px$"))).to_be_visible()
+    size_and_format = re.compile(r"64×64 px · VGG passes in b?float(16|32)$")
+    expect(page.get_by_text(size_and_format)).to_be_visible()
     expect(page.get_by_role("button", name="Download G (PNG)")).to_be_visible()
     # A bare string in the page script is rendered by Streamlit's "magic" (it was, above the
     # title, until it became a comment).
