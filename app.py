@@ -2,30 +2,30 @@
 
 import streamlit as st
 
-from pages.access import require_login
-from pages.resources import active_face_model_id, engine_status
+from ui.widgets.access import require_login
+from ui.widgets.resources import active_face_model_id, engine_status
 
 st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
 
 pages = {
     "Vision Lab": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/concepts.py", title="Concepts", icon="🎓"),
-        st.Page("pages/privacy.py", title="Privacy", icon="🔒"),
+        st.Page("ui/pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("ui/pages/concepts.py", title="Concepts", icon="🎓"),
+        st.Page("ui/pages/privacy.py", title="Privacy", icon="🔒"),
     ],
     "Faces": [
-        st.Page("pages/enroll.py", title="Enroll", icon="➕"),
-        st.Page("pages/verify.py", title="Verify", icon="🔍"),
-        st.Page("pages/recognize.py", title="Recognize", icon="🧑"),
-        st.Page("pages/gallery.py", title="Gallery", icon="🗂️"),
+        st.Page("ui/pages/enroll.py", title="Enroll", icon="➕"),
+        st.Page("ui/pages/verify.py", title="Verify", icon="🔍"),
+        st.Page("ui/pages/recognize.py", title="Recognize", icon="🧑"),
+        st.Page("ui/pages/gallery.py", title="Gallery", icon="🗂️"),
     ],
     "Analysis": [
-        st.Page("pages/threshold_lab.py", title="Threshold lab", icon="📈"),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page("ui/pages/threshold_lab.py", title="Threshold lab", icon="📈"),
+        st.Page("ui/pages/train.py", title="Train", icon="🏋️"),
     ],
     "Networks": [
-        st.Page("pages/neurons.py", title="Neurons", icon="🧠"),
-        st.Page("pages/style.py", title="Style transfer", icon="🎨"),
+        st.Page("ui/pages/neurons.py", title="Neurons", icon="🧠"),
+        st.Page("ui/pages/style.py", title="Style transfer", icon="🎨"),
     ],
 }
 page = st.navigation(pages)

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.access import AccessConfigError, AccessPolicy, sha256_hex
-from pages import resources
+from ui.widgets import resources
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -44,9 +44,7 @@ def _app(tmp_path: Path, monkeypatch, secrets: dict | None) -> AppTest:
 
 
 def _log_in(at: AppTest, password: str) -> AppTest:
-    # AppTest starts every run in Streamlit's "pages/ folder" mode, where a page runs on its
-    # own and its ``enter_through_app`` shows the login: stay on one page to log in.
-    at.switch_page("pages/home.py").run()
+    at.switch_page("ui/pages/home.py").run()
     at.text_input(key="access_password").input(password)
     return at.button(key="access_submit").click().run()
 
@@ -61,7 +59,7 @@ def test_password_gate_and_roles(tmp_path, monkeypatch) -> None:
     secrets = {"access": {"password": "visitor", "admin_password": "boss"}}
     at = _app(tmp_path, monkeypatch, secrets)
     assert at.title[0].value == "Vision Lab" and not at.metric  # Home is not shown yet
-    at.switch_page("pages/gallery.py").run()  # a deep link does not skip the login either
+    at.switch_page("ui/pages/gallery.py").run()  # a deep link does not skip the login either
     assert at.text_input(key="access_password") and not at.get("file_uploader")
     at = _log_in(at, "guess")
     assert at.error[0].value == "Wrong password."
@@ -69,19 +67,19 @@ def test_password_gate_and_roles(tmp_path, monkeypatch) -> None:
     at = _log_in(at, "visitor")
     assert not at.exception, at.exception
     assert any("Logged in (user)" in c.value for c in at.sidebar.caption)
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("ui/pages/gallery.py").run()
     assert any("Only an admin" in i.value for i in at.info)  # no import for users
 
     at = _app(tmp_path, monkeypatch, secrets)
     at = _log_in(at, "boss")
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("ui/pages/gallery.py").run()
     assert not any("Only an admin" in i.value for i in at.info)
     assert at.get("file_uploader")  # the import is there for admins
 
 
 def test_privacy_page_lists_what_is_stored(tmp_path, monkeypatch) -> None:
     at = _app(tmp_path, monkeypatch, None)
-    at.switch_page("pages/privacy.py").run()
+    at.switch_page("ui/pages/privacy.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert "Face images" in list(table["data"]) and "biometric" in table.columns

@@ -18,10 +18,10 @@ from PIL import Image
 
 import cli
 from engine.images import load_image
-from pages import resources
 from store import Gallery, NewFace
 from tests.bad_inputs.conftest import record
 from tests.bad_inputs.corpus import gallery_checksum, non_utf8_name
+from ui.widgets import resources
 
 
 class RememberingPipeline:

@@ -14,10 +14,10 @@ from engine.errors import InvalidImage, VisionLabError
 from engine.evaluation.datasets import UNREADABLE, embed_pair_set, pairs_from_file
 from engine.evaluation.pairs import PairsFileError
 from engine.images import load_image
-from pages import resources
 from store import Gallery, NewFace
 from tests.bad_inputs.conftest import record
 from tests.bad_inputs.corpus import gallery_checksum, non_utf8_name
+from ui.widgets import resources
 
 REFUSED = ("invalid", "no_face", "several")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from pages import resources
-from pages.face_widgets import IMAGE_TYPES
 from tests.bad_inputs.conftest import record
 from tests.bad_inputs.corpus import gallery_checksum
 from tests.pages.face_app import enroll_directly, png, start_page, upload
+from ui.widgets import resources
+from ui.widgets.face_widgets import IMAGE_TYPES
 
 
 def _name(item) -> str:
@@ -52,7 +52,7 @@ def data_dir(tmp_path):
 
 
 def test_enroll_page(images, zips, refused_folder, data_dir, monkeypatch, grace_hopper):
-    at = start_page("pages/enroll.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/enroll.py", data_dir, monkeypatch)
     enroll_directly("Grace Hopper", grace_hopper, "grace")
     before = _checksum(data_dir)
 
@@ -116,7 +116,7 @@ def _one_by_one(at, key: str, images, entry: str, check, data_dir) -> list[str]:
 
 
 def test_verify_page(images, data_dir, monkeypatch, astronaut):
-    at = start_page("pages/verify.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/verify.py", data_dir, monkeypatch)
     upload(at, "verify_b", ("reference.png", png(astronaut)))
 
     def check(at, item) -> str | None:
@@ -132,7 +132,7 @@ def test_verify_page(images, data_dir, monkeypatch, astronaut):
 
 
 def test_recognize_page(images, data_dir, monkeypatch, astronaut):
-    at = start_page("pages/recognize.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/recognize.py", data_dir, monkeypatch)
     enroll_directly("Eileen Collins", astronaut, "eileen")
     at.run()
 
@@ -152,7 +152,7 @@ def test_recognize_page(images, data_dir, monkeypatch, astronaut):
 
 
 def test_threshold_lab_pairs_files(pairs_files, data_dir, monkeypatch):
-    at = start_page("pages/threshold_lab.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/threshold_lab.py", data_dir, monkeypatch)
     at.radio(key="lab_source").set_value("LFW-format pairs file").run()
     problems = []
     for item in pairs_files:
@@ -170,7 +170,7 @@ def test_threshold_lab_pairs_files(pairs_files, data_dir, monkeypatch):
 
 
 def test_gallery_page_import(zips, data_dir, monkeypatch, grace_hopper):
-    at = start_page("pages/gallery.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/gallery.py", data_dir, monkeypatch)
     enroll_directly("Grace Hopper", grace_hopper, "grace")
     before = _checksum(data_dir)
     problems = []

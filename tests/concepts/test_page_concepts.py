@@ -11,7 +11,7 @@ from engine.concepts.conv_shapes import ConvSpec, conv_shapes
 from engine.concepts.quiz import QUESTIONS
 from tests.pages.face_app import start_page
 
-PAGE = "pages/concepts.py"
+PAGE = "ui/pages/concepts.py"
 
 
 @pytest.fixture(scope="module")

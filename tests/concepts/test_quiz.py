@@ -14,7 +14,7 @@ from engine.concepts.quiz import (
     evaluate_candidates,
     siamese_check,
 )
-from pages import resources
+from ui.widgets import resources
 
 EXPECTED = {
     1: ["True"],

@@ -7,7 +7,7 @@ import torch
 
 from engine.concepts.quiz import sample_photos
 from engine.concepts.style_layer import SIDE, layer_costs, square
-from pages import resources
+from ui.widgets import resources
 
 
 def test_gram_matrix_and_costs_of_a_real_layer():

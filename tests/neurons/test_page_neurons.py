@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from pages import resources
+from ui.widgets import resources
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "neurons.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "neurons.py")
 
 
 def start_page(data_dir: Path, monkeypatch) -> AppTest:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from pages import resources
+from ui.widgets import resources
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -9,13 +9,13 @@ import zipfile
 import numpy as np
 import pytest
 
-from pages import resources
 from tests.pages.face_app import png, start_page, two_faces, upload
+from ui.widgets import resources
 
 
 @pytest.fixture
 def at(tmp_path, monkeypatch):
-    return start_page("pages/enroll.py", tmp_path / "data", monkeypatch)
+    return start_page("ui/pages/enroll.py", tmp_path / "data", monkeypatch)
 
 
 def _people() -> dict[str, int]:
@@ -41,7 +41,7 @@ def test_enrol_a_photo_as_a_new_person_then_more_for_the_same_person(at, astrona
     assert at.success[0].value == "Enrolled mirror.png as Eileen Collins."
     assert _people() == {"Eileen Collins": 2}
 
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("ui/pages/gallery.py").run()
     assert list(at.dataframe[0].value["name"]) == ["Eileen Collins"]
 
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from pages import resources
 from tests.pages.face_app import enroll_directly, start_page
+from ui.widgets import resources
 
 
 @pytest.fixture
 def at(tmp_path, monkeypatch):
-    return start_page("pages/gallery.py", tmp_path / "data", monkeypatch)
+    return start_page("ui/pages/gallery.py", tmp_path / "data", monkeypatch)
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_merge_moves_every_face_and_the_other_person_disappears(at, astronaut):
 def test_export_then_import_into_a_fresh_data_folder(
     tmp_path, monkeypatch, downloads, astronaut, grace_hopper
 ):
-    at = start_page("pages/gallery.py", tmp_path / "data", monkeypatch)
+    at = start_page("ui/pages/gallery.py", tmp_path / "data", monkeypatch)
     enroll_directly("Eileen Collins", astronaut, "astronaut")
     enroll_directly("Grace Hopper", grace_hopper, "grace")
     at.run()
@@ -146,7 +146,7 @@ def test_export_then_import_into_a_fresh_data_folder(
     exported = make_zip()  # what clicking the download button serves
     assert zipfile.ZipFile(io.BytesIO(exported)).testzip() is None
 
-    fresh = start_page("pages/gallery.py", tmp_path / "fresh", monkeypatch)
+    fresh = start_page("ui/pages/gallery.py", tmp_path / "fresh", monkeypatch)
     assert "gallery is empty" in fresh.info[0].value
     _import(fresh, "backup.zip", exported)
     assert not fresh.exception, fresh.exception

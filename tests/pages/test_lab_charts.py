@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluation.scoring import DistanceScorer, PairScores, evaluate
-from pages.lab_charts import det_figure, roc_figure
+from ui.widgets.lab_charts import det_figure, roc_figure
 
 
 def test_perfectly_separated_pairs_give_readable_charts() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PAGES = Path(__file__).resolve().parents[2] / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "ui" / "pages"
 RUN_AS_PAGES = sorted(
     p
     for p in PAGES.glob("*.py")

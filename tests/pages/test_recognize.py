@@ -11,7 +11,7 @@ from tests.pages.face_app import enroll_directly, png, start_page, two_faces, up
 
 @pytest.fixture
 def at(tmp_path, monkeypatch):
-    return start_page("pages/recognize.py", tmp_path / "data", monkeypatch)
+    return start_page("ui/pages/recognize.py", tmp_path / "data", monkeypatch)
 
 
 def test_an_empty_gallery_says_to_enrol_first(at):

@@ -14,7 +14,7 @@ from engine.verification import default_threshold
 from tests.lfw_like import make_lfw_like
 from tests.pages.face_app import enroll_directly, start_page
 
-PAGE = "pages/threshold_lab.py"
+PAGE = "ui/pages/threshold_lab.py"
 MODEL = "dlib-resnet-v1"
 
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from engine.training import BASE_MODEL_ID, load_checkpoint
-from pages import resources
 from tests.pages.face_app import enroll_directly, start_page
+from ui.widgets import resources
 
-PAGE = "pages/train.py"
+PAGE = "ui/pages/train.py"
 
 
 def _write_people(folder: Path, people: dict[str, np.ndarray]) -> Path:

@@ -19,7 +19,7 @@ def data_dir(tmp_path):
 
 @pytest.fixture
 def at(data_dir, monkeypatch):
-    return start_page("pages/verify.py", data_dir, monkeypatch)
+    return start_page("ui/pages/verify.py", data_dir, monkeypatch)
 
 
 def _metric(at, label: str) -> float:
@@ -73,7 +73,7 @@ def test_the_saved_operating_point_is_the_default_threshold(data_dir, monkeypatc
         "frr": 0.04,
     }
     (data_dir / "operating_point.json").write_text(json.dumps(point))
-    at = start_page("pages/verify.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/verify.py", data_dir, monkeypatch)
     assert at.slider(key="verify_threshold").value == pytest.approx(0.55)
     assert any("saved operating point 2025-03-01" in c.value for c in at.caption)
 

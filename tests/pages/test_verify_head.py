@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.evaluation.head import VerificationHead
-from pages import resources
 from tests.pages.face_app import enroll_directly, png, start_page, upload
+from ui.widgets import resources
 
 MODEL = "dlib-resnet-v1"
 
@@ -49,7 +49,7 @@ def _metric(at, label: str) -> float:
 
 
 def test_two_photos_scored_by_a_head(data_dir, monkeypatch, astronaut, grace_hopper):
-    at = start_page("pages/verify.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/verify.py", data_dir, monkeypatch)
     at.selectbox(key="verify_scorer").set_value("test-head").run()
     upload(at, "verify_a", ("astronaut.png", png(astronaut)))
     upload(at, "verify_b", ("mirror.png", png(astronaut[:, ::-1])))
@@ -66,7 +66,7 @@ def test_two_photos_scored_by_a_head(data_dir, monkeypatch, astronaut, grace_hop
 
 
 def test_a_claim_scored_by_a_head(data_dir, monkeypatch, astronaut, grace_hopper):
-    at = start_page("pages/verify.py", data_dir, monkeypatch)
+    at = start_page("ui/pages/verify.py", data_dir, monkeypatch)
     enroll_directly("Eileen Collins", astronaut, "astronaut")
     at.radio(key="verify_mode").set_value("A photo and an enrolled person").run()
     at.selectbox(key="verify_scorer").set_value("test-head").run()
@@ -78,6 +78,6 @@ def test_a_claim_scored_by_a_head(data_dir, monkeypatch, astronaut, grace_hopper
 
 
 def test_without_heads_there_is_no_scorer_choice(tmp_path, monkeypatch):
-    at = start_page("pages/verify.py", tmp_path / "empty", monkeypatch)
+    at = start_page("ui/pages/verify.py", tmp_path / "empty", monkeypatch)
     assert not any(s.key == "verify_scorer" for s in at.selectbox)
     assert at.slider(key="verify_threshold").value == pytest.approx(0.6)

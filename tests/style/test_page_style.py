@@ -8,10 +8,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from pages import resources
+from ui.widgets import resources
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/style.py"
+PAGE = "ui/pages/style.py"
 
 
 def _open(tmp_path, monkeypatch) -> AppTest:

@@ -22,9 +22,9 @@ from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
 from engine.faces.pipeline import Face, FacePipeline
 from engine.images import load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
-from pages.access import ADMIN_ONLY, is_admin
-from pages.resources import face_pipeline, gallery, settings
 from store import CorruptStore, FaceNotFound, Gallery, GalleryError, PersonNotFound
+from ui.widgets.access import ADMIN_ONLY, is_admin
+from ui.widgets.resources import face_pipeline, gallery, settings
 
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 _ANALYSES_KEY = "face_analyses"

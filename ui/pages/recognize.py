@@ -5,8 +5,7 @@ import streamlit as st
 
 from engine.errors import VisionLabError
 from engine.verification import identify_faces
-from pages.access import enter_through_app
-from pages.face_widgets import (
+from ui.widgets.face_widgets import (
     analyze,
     chip_image,
     image_inputs,
@@ -15,13 +14,13 @@ from pages.face_widgets import (
     show_faces,
     threshold_slider,
 )
-from pages.resources import face_pipeline
-
-enter_through_app()
+from ui.widgets.resources import face_pipeline
 
 st.title("Recognize")
 gallery = open_gallery()
-st.page_link("pages/gallery.py", label="Browse, rename, merge or delete people on the Gallery page")
+st.page_link(
+    "ui/pages/gallery.py", label="Browse, rename, merge or delete people on the Gallery page"
+)
 
 if gallery.count_faces() == 0:
     st.info("The gallery is empty. Enrol people on the **Enroll** page first.")

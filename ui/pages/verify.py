@@ -13,11 +13,8 @@ from engine.verification import (
     verify_claim,
     verify_embeddings,
 )
-from pages.access import enter_through_app
-from pages.face_widgets import chip_image, one_face, open_gallery, show_error, threshold_slider
-from pages.resources import face_pipeline, settings
-
-enter_through_app()
+from ui.widgets.face_widgets import chip_image, one_face, open_gallery, show_error, threshold_slider
+from ui.widgets.resources import face_pipeline, settings
 
 TWO_PHOTOS = "Two photos"
 CLAIMED = "A photo and an enrolled person"

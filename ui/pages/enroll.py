@@ -13,12 +13,9 @@ from engine.enrollment import (
     enroll_folder,
 )
 from engine.errors import VisionLabError
-from pages.access import enter_through_app
-from pages.face_widgets import analyze, image_inputs, open_gallery, pick_face, show_error
-from pages.resources import face_pipeline
 from store import NewFace
-
-enter_through_app()
+from ui.widgets.face_widgets import analyze, image_inputs, open_gallery, pick_face, show_error
+from ui.widgets.resources import face_pipeline
 
 NEW_PERSON = "➕ New person"
 

@@ -9,23 +9,6 @@ from engine.access import AccessConfigError, AccessPolicy, Role
 ROLE = "access_role"
 
 
-def enter_through_app() -> None:
-    """Make sure this page runs inside ``app.py`` (its navigation and login), never alone.
-
-    Streamlit keeps a "pages/ folder" mode (multipage v1) for apps with a ``pages/`` folder
-    until the process first calls ``st.navigation``. In that mode a deep link such as
-    ``/gallery`` on a freshly started server runs ``pages/gallery.py`` directly — skipping
-    ``app.py`` and its login. Every page calls this first: when it finds itself run that way it
-    switches the process to ``st.navigation`` mode (Streamlit's own flag; streamlit is pinned)
-    and applies the login itself, so no run of a page ever skips it.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        require_login()
-
-
 def _secrets() -> dict:
     try:
         return {key: st.secrets[key] for key in st.secrets}

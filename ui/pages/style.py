@@ -21,10 +21,7 @@ from engine.images import load_image
 from engine.style import STYLE_LAYERS, StepLosses, StyleOptions, stylize
 from engine.style.examples import CONTENT_EXAMPLES, STYLE_EXAMPLES, available, load_example
 from engine.style.transfer import default_beta, output_shape, scale_shapes
-from pages.access import enter_through_app
-from pages.resources import engine_status, fast_stylizer, settings, style_network
-
-enter_through_app()
+from ui.widgets.resources import engine_status, fast_stylizer, settings, style_network
 
 STATE, STOP = "style", "style_stop"
 BALANCES = {"More content": 0.1, "Balanced": 1.0, "More style": 10.0, "Custom": None}

@@ -5,10 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.data_inventory import stored_data
-from pages.access import enter_through_app
-from pages.resources import settings
-
-enter_through_app()
+from ui.widgets.resources import settings
 
 st.title("Privacy")
 st.markdown(

@@ -34,10 +34,7 @@ from engine.neurons.patches import (
     outlined,
     top_patches,
 )
-from pages.access import enter_through_app
-from pages.resources import neuron_backbone, settings
-
-enter_through_app()
+from ui.widgets.resources import neuron_backbone, settings
 
 STOP, CURRENT = "neurons_stop", "neurons_current"
 CHANNELS_PER_SHEET = 64

@@ -25,13 +25,10 @@ from engine.evaluation.metrics import best_threshold
 from engine.evaluation.scoring import DistanceScorer, PairScores, VerificationReport, evaluate
 from engine.training import MINERS, EpochStats, TrainResult, train_head
 from engine.training.models import save_trained_model
-from pages import lab_charts
-from pages.access import enter_through_app
-from pages.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
-from pages.model_choice import model_choice_section
-from pages.resources import base_face_pipeline, engine_status, settings
-
-enter_through_app()
+from ui.widgets import lab_charts
+from ui.widgets.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
+from ui.widgets.model_choice import model_choice_section
+from ui.widgets.resources import base_face_pipeline, engine_status, settings
 
 STATE, STOP = "train", "train_stop"
 HELD_OUT_SHARE = 0.2

@@ -13,9 +13,9 @@ from engine.training.models import (
     set_active_model,
 )
 from engine.training.reembed import reembed_gallery
-from pages.access import ADMIN_ONLY, is_admin
-from pages.face_widgets import flash, show_error
-from pages.resources import active_model_problem, face_pipeline, gallery_for, settings
+from ui.widgets.access import ADMIN_ONLY, is_admin
+from ui.widgets.face_widgets import flash, show_error
+from ui.widgets.resources import active_model_problem, face_pipeline, gallery_for, settings
 
 STOP = "reembed_stop"
 WHY_REEMBED = (

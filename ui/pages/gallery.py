@@ -9,12 +9,17 @@ from pathlib import Path
 import streamlit as st
 
 from engine.errors import VisionLabError
-from pages.access import ADMIN_ONLY, enter_through_app, is_admin
-from pages.face_widgets import chip_image, confirmed, flash, open_gallery, show_error, show_flash
 from store import Gallery, ImportSummary, Person
 from store.gallery import MAX_NAME_LENGTH
-
-enter_through_app()
+from ui.widgets.access import ADMIN_ONLY, is_admin
+from ui.widgets.face_widgets import (
+    chip_image,
+    confirmed,
+    flash,
+    open_gallery,
+    show_error,
+    show_flash,
+)
 
 THUMBNAILS_PER_ROW = 6
 

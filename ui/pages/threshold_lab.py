@@ -39,18 +39,15 @@ from engine.evaluation.protocol import (
 )
 from engine.evaluation.scoring import DistanceScorer, evaluate
 from engine.verification import default_threshold
-from pages import lab_charts
-from pages.access import enter_through_app
-from pages.face_widgets import (
+from ui.widgets import lab_charts
+from ui.widgets.face_widgets import (
     embed_pairs_with_progress,
     flash,
     open_gallery,
     show_error,
     show_flash,
 )
-from pages.resources import face_pipeline, settings
-
-enter_through_app()
+from ui.widgets.resources import face_pipeline, settings
 
 PAIRS_FILE, FOLDER, GALLERY = "LFW-format pairs file", "Folder of people", "Enrolled gallery"
 BY_HAND, AT_FAR, AT_EER = "By hand", "At a target FAR", "At the EER"

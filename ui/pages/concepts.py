@@ -29,15 +29,12 @@ from engine.concepts.signals import ekg, volume_scan
 from engine.concepts.triplet_toy import collapsed_loss, loss_over_alpha, triplet_loss
 from engine.errors import VisionLabError
 from engine.faces.weights import FACE_RESNET_V1
-from pages.access import enter_through_app
-from pages.resources import concepts_face_triplet, style_network
-
-enter_through_app()
+from ui.widgets.resources import concepts_face_triplet, style_network
 
 THRESHOLD = FACE_RESNET_V1.match_threshold or 0.6
 # The pretrained face ResNet's own threshold (the demos use the base model, not a trained one).
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-NEURONS_PAGE, STYLE_PAGE = "pages/neurons.py", "pages/style.py"
+NEURONS_PAGE, STYLE_PAGE = "ui/pages/neurons.py", "ui/pages/style.py"
 
 
 def page_link(page: str, label: str) -> None:

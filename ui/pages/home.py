@@ -2,10 +2,7 @@
 
 import streamlit as st
 
-from pages.access import enter_through_app
-from pages.resources import engine_status, face_pipeline
-
-enter_through_app()
+from ui.widgets.resources import engine_status, face_pipeline
 
 st.title("Vision Lab")
 st.write(

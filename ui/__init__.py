@@ -1,0 +1,1 @@
+"""The web UI: page scripts (ui/pages, what st.navigation runs) and the widgets they share."""
