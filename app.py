@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.widgets.access import require_login
+from ui.widgets.access import login_role, require_login
 from ui.widgets.resources import active_face_model_id, engine_status
 
 st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
@@ -28,8 +28,9 @@ pages = {
         st.Page("ui/pages/style.py", title="Style transfer", icon="🎨"),
     ],
 }
-page = st.navigation(pages)
-require_login()  # stops here, with a login form, until the visitor may see the page
+# Until the visitor may see pages the list stays hidden (deep links still resolve, then stop).
+page = st.navigation(pages, position="sidebar" if login_role() else "hidden")
+require_login()  # stops here, with a login form or a configuration error, until allowed
 
 with st.sidebar:
     status = engine_status()

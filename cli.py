@@ -14,11 +14,12 @@ import statistics
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import VisionLabError
+from engine.permissions import OPERATOR
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
     import numpy as np
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that need them
     from engine.training.head import LoadedHead
     from engine.verification import Threshold
     from store import Gallery, Person
+    from store.guarded import GuardedGallery
 
 
 def cmd_faces(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,10 +92,11 @@ def _active_head() -> LoadedHead | None:
 
 
 @contextmanager
-def _gallery(model_id: str | None = None) -> Iterator[Gallery]:
+def _gallery(model_id: str | None = None) -> Iterator[GuardedGallery]:
     """The gallery's view for ``model_id`` (default: the model in use, see ``_pipeline``)."""
     from engine.faces.weights import FACE_RESNET_V1
     from store import Gallery
+    from store.guarded import GuardedGallery
 
     if model_id is None:
         head = _active_head()
@@ -102,7 +105,7 @@ def _gallery(model_id: str | None = None) -> Iterator[Gallery]:
         _settings(), model_id=model_id, embedding_dim=FACE_RESNET_V1.embedding_dim or 128
     )
     try:
-        yield gallery
+        yield GuardedGallery(gallery, OPERATOR)  # the CLI passes the same checks as the pages
     finally:
         gallery.close()
 
@@ -154,7 +157,19 @@ def cmd_enroll(args: argparse.Namespace) -> dict[str, Any]:
         )
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        return {"source": str(args.folder), "gallery": str(gallery.location), **summary.as_dict()}
+        result = {"source": str(args.folder), "gallery": str(gallery.location), **summary.as_dict()}
+    if summary.stopped:  # the summary so far, then `error: <why>` and a non-zero exit
+        from store.errors import StoreFault
+
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            _print_enroll(result)
+        raise StoreFault(
+            f"{summary.stopped} The job stopped after {len(summary.outcomes)} of "
+            f"{summary.total} images; what was enrolled stays enrolled."
+        )
+    return result
 
 
 def _print_enroll(result: dict[str, Any]) -> None:
@@ -167,6 +182,8 @@ def _print_enroll(result: dict[str, Any]) -> None:
             print(f"  {file['item']}: {OUTCOME_LABELS[file['outcome']]} ({file['reason']})")
     if result["ignored"]:
         print(f"  ignored {len(result['ignored'])} other file(s)")
+    if result.get("stopped"):
+        print(f"  stopped after {result['done']} of {result['total']} images", flush=True)
 
 
 def cmd_identify(args: argparse.Namespace) -> dict[str, Any]:
@@ -284,17 +301,41 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
         return {"deleted": _person_dict(person)}
 
 
-def _find_person(gallery: Gallery, name_or_id: str) -> Person:
-    from store import PersonNotFound
+def _find_person(gallery: Gallery, text: str) -> Person:
+    """PERSON as every command takes it: ``id:<32 hex digits>`` is a person id; anything else
+    is a name, normalised as stored names are and matched ignoring case. Names never look like
+    ids (``store.names``), so a bare id is still taken as one, unless someone's (older) name
+    is that very string: then, as when two older names match, the error lists the ids."""
+    import re
 
-    try:
-        return gallery.get_person(name_or_id)
-    except PersonNotFound:
-        pass
-    person = gallery.find_person(name_or_id)
-    if person is None:
-        raise PersonNotFound(f"no person named or with id {name_or_id!r} in the gallery")
-    return person
+    from store import AmbiguousPerson, PersonNotFound
+    from store.names import name_key
+
+    text = text.strip()
+    if text[:3].lower() == "id:":
+        person_id = text[3:].strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", person_id):
+            raise PersonNotFound(
+                f"{text!r} is not a person id: id: takes the 32 hex digits `cli.py people` lists"
+            )
+        return gallery.get_person(person_id)
+    key = name_key(text)
+    found = [p for p in gallery.people() if name_key(p.name) == key]
+    if re.fullmatch(r"[0-9a-f]{32}", text):
+        with suppress(PersonNotFound):
+            found.append(gallery.get_person(text))
+    found = list({p.id: p for p in found}.values())
+    if len(found) > 1:
+        raise AmbiguousPerson(
+            f"{text!r} could be {len(found)} people: say which by id: "
+            + ", ".join(f"id:{p.id} ({p.name!r})" for p in found)
+        )
+    if not found:
+        raise PersonNotFound(
+            f"no person named {text!r} in the gallery (an id is written id:<id>; see "
+            "`cli.py people`)"
+        )
+    return found[0]
 
 
 def _print_delete(result: dict[str, Any]) -> None:
@@ -597,7 +638,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
         path, saved = save_finetuned(models_dir(settings.data_dir), result.model, metadata)
     else:
-        path, saved = save_trained_model(settings.data_dir, result.model, metadata)
+        path, saved = save_trained_model(
+            settings.data_dir, result.model, metadata, actor=OPERATOR
+        )
     return {
         "images_folder": str(args.images),
         "people_file": str(args.people) if args.people else None,
@@ -787,9 +830,11 @@ def cmd_use_model(args: argparse.Namespace) -> dict[str, Any]:
             print(f"\rre-embedding faces {done}/{total}", end="", file=sys.stderr, flush=True)
 
         with _gallery(base_id) as source, _gallery(model_id) as target:
-            summary = reembed_gallery(source, target, head.project, progress=show)
+            summary = reembed_gallery(
+                source, target, head.project, progress=show, actor=OPERATOR
+            )
         print(file=sys.stderr)
-    set_active_model(data_dir, model_id, base_id)
+    set_active_model(data_dir, model_id, base_id, actor=OPERATOR)
     return {
         "active": model_id,
         "reembedded": dataclasses.asdict(summary) if summary is not None else None,
@@ -988,7 +1033,8 @@ def cmd_stylize(args: argparse.Namespace) -> dict[str, Any]:
             backbone=args.backbone,
             precision=args.precision,
         )
-        result = stylize(content, styles, options, callback=show_step, device=device)
+        budget = None if args.no_budget else _settings().max_style_work
+        result = stylize(content, styles, options, callback=show_step, device=device, budget=budget)
         image, notices = result.image, result.notices
         summary.update(method="gatys", **result.as_dict())
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -1023,6 +1069,29 @@ def _print_stylize(result: dict[str, Any]) -> None:
     print(f"{steps}{losses} → {result['out']}")
 
 
+def cmd_hash_password(args: argparse.Namespace) -> dict[str, Any]:
+    """make a salted password hash for .streamlit/secrets.toml (reads the password from stdin)"""
+    from engine.access import hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise ValueError("the password is empty")
+    key = "admin_password_hash" if args.admin else "password_hash"
+    return {"hash": hash_password(password), "key": key}
+
+
+def _print_hash_password(result: dict[str, Any]) -> None:
+    print("# paste under [access] in .streamlit/secrets.toml")
+    print(f'{result["key"]} = "{result["hash"]}"')
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
     "faces": (cmd_faces, _print_faces),
     "enroll": (cmd_enroll, _print_enroll),
@@ -1042,7 +1111,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "layers": (cmd_layers, _print_layers),
     "index-neurons": (cmd_index_neurons, _print_index_neurons),
     "show-neuron": (cmd_show_neuron, _print_show_neuron),
+    "hash-password": (cmd_hash_password, _print_hash_password),
 }
+
+
+_PERSON_HELP = "the person's name (any case), or id:<id> as `cli.py people` lists it"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1066,14 +1139,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--threshold", type=float, help="default: saved operating point")
     sub.add_parser("people", parents=[common], help=cmd_people.__doc__)
     delete = sub.add_parser("delete", parents=[common], help=cmd_delete.__doc__)
-    delete.add_argument("person", help="the person's name or id")
+    delete.add_argument("person", help=_PERSON_HELP)
     rename = sub.add_parser("rename", parents=[common], help=cmd_rename.__doc__)
-    rename.add_argument("person", help="the person's name or id")
+    rename.add_argument("person", help=_PERSON_HELP)
     rename.add_argument("new_name")
     merge = sub.add_parser("merge", parents=[common], help=cmd_merge.__doc__)
-    merge.add_argument("keep", metavar="KEEP", help="the person who stays (name or id)")
+    merge.add_argument("keep", metavar="KEEP", help=f"the person who stays: {_PERSON_HELP}")
     merge.add_argument(
-        "absorb", metavar="ABSORB", help="the person merged into KEEP, then removed (name or id)"
+        "absorb",
+        metavar="ABSORB",
+        help=f"the person merged into KEEP, then removed: {_PERSON_HELP}",
     )
     export = sub.add_parser("export", parents=[common], help=cmd_export.__doc__)
     export.add_argument("zip", type=Path, help="the .zip to write (a folder: gallery-export.zip)")
@@ -1163,6 +1238,8 @@ def build_parser() -> argparse.ArgumentParser:
     show_neuron.add_argument("--channel", type=int, required=True)
     show_neuron.add_argument("--layer", help="needed when the index has several layers")
     show_neuron.add_argument("--out", type=Path, required=True, help="PNG to write")
+    hash_pw = sub.add_parser("hash-password", parents=[common], help=cmd_hash_password.__doc__)
+    hash_pw.add_argument("--admin", action="store_true", help="print admin_password_hash = …")
     stylize = sub.add_parser("stylize", parents=[common], help=cmd_stylize.__doc__)
     stylize.add_argument("--content", type=Path, required=True, help="content image C")
     stylize.add_argument(
@@ -1198,6 +1275,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="number format of G's VGG passes (auto: bfloat16 where the hardware has it)",
     )
     stylize.add_argument("--every", type=_positive_int, default=10, help="print every N steps")
+    stylize.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="lift the pixel-step budget the app enforces (VISIONLAB_MAX_STYLE_WORK)",
+    )
     stylize.add_argument("--fast", action="store_true", help="feed-forward preview (instant)")
     stylize.add_argument("--strength", type=float, default=1.0, help="--fast: 0–1 style strength")
     stylize.add_argument("--out", type=Path, required=True, help="PNG to write")

@@ -65,7 +65,7 @@ def seconds_per_step(
         truncate=not naive,
         precision="float32" if naive else precision,
     )
-    result = stylize(content, style, options, network=network)
+    result = stylize(content, style, options, network=network, budget=None)
     times = [h.seconds for h in result.history]
     return (times[-1] - times[0]) / steps, result.dtype
 
@@ -90,7 +90,7 @@ def naive_reference(
         truncate=False,
         precision="float32",
     )
-    run = stylize(content, style, options, network=network)
+    run = stylize(content, style, options, network=network, budget=None)
     return {"target_loss": run.history[-1].total, "seconds": run.seconds, "beta": options.beta}
 
 
@@ -113,7 +113,7 @@ def time_to_target(
         target_loss=reference["target_loss"],
         **settings,
     )
-    run = stylize(content, style, options, network=network)
+    run = stylize(content, style, options, network=network, budget=None)
     full = [h for h in run.history if h.side == max(run.image.shape[:2])]
     return {
         "settings": settings,

@@ -17,6 +17,12 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _env_paths(name: str) -> tuple[Path, ...]:
+    """A list of folders separated by ``os.pathsep`` (":" on Linux and macOS, ";" on Windows)."""
+    raw = os.environ.get(name, "")
+    return tuple(Path(part.strip()).expanduser() for part in raw.split(os.pathsep) if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """What an operator can tune without touching code."""
@@ -31,6 +37,15 @@ class Settings:
     """Torch device name; None picks CUDA when present, else CPU."""
     augment: str = "mirror"
     """Test-time augmentation of face descriptors: "none", "mirror" or "jitter"."""
+    max_jobs: int = 2
+    """Heavy jobs (style transfer, training, indexing, bulk enrolment…) run at once per server
+    process; more wait in a queue (``engine.jobs``)."""
+    max_style_work: int = 50_000_000
+    """Style transfer budget in pixel-steps, Σ over scales of H × W × steps
+    (``engine.style.transfer.StyleOptions.work``)."""
+    server_roots: tuple[Path, ...] = ()
+    """Folders on this server that admins may read from the app (and nothing outside them);
+    none by default, so the app reads uploads only. The CLI takes any path."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +55,7 @@ class Settings:
             detect_max_side=_env_int("VISIONLAB_DETECT_MAX_SIDE", 1600),
             device=os.environ.get("VISIONLAB_DEVICE") or None,
             augment=os.environ.get("VISIONLAB_AUGMENT", "mirror"),
+            max_jobs=max(1, _env_int("VISIONLAB_MAX_JOBS", 2)),
+            max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", 50_000_000),
+            server_roots=_env_paths("VISIONLAB_SERVER_ROOTS"),
         )

@@ -9,6 +9,8 @@ same summary whichever way it comes in. Rules, the same everywhere:
 * the person is the top folder's name, underscores read as spaces (``Eileen_Collins`` →
   "Eileen Collins", LFW's layout); images in deeper sub-folders belong to that person;
 * an image already enrolled for that person (same SHA-256) is counted as a duplicate;
+* a folder whose name ``store.names`` refuses (too long, id-like, control characters, empty
+  once invisible characters go) makes its images **skipped** with the reason: the job goes on;
 * a zip is read in memory, never extracted. It is refused whole when an entry has an absolute
   path or ``..`` (a path-traversal archive is hostile, not half-usable), when it has too many
   entries, or when it would inflate past a size cap (a zip bomb).
@@ -23,7 +25,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -33,14 +35,22 @@ if TYPE_CHECKING:
     from engine.faces.pipeline import FacePipeline
     from store import Gallery
 
-Outcome = Literal["enrolled", "duplicate", "no_face", "several_faces", "unreadable"]
-OUTCOMES: tuple[Outcome, ...] = ("enrolled", "duplicate", "no_face", "several_faces", "unreadable")
+Outcome = Literal["enrolled", "duplicate", "no_face", "several_faces", "unreadable", "bad_name"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "enrolled",
+    "duplicate",
+    "no_face",
+    "several_faces",
+    "unreadable",
+    "bad_name",
+)
 OUTCOME_LABELS: dict[Outcome, str] = {
     "enrolled": "enrolled",
     "duplicate": "skipped as duplicate",
     "no_face": "no face",
     "several_faces": "several faces",
     "unreadable": "unreadable",
+    "bad_name": "folder name refused",
 }
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
@@ -88,6 +98,10 @@ class EnrollSummary:
     cancelled: bool = False
     ignored: tuple[str, ...] = field(default=())
     """Files not considered: not images, hidden, or not inside a person folder."""
+    stopped: str | None = None
+    """Why the job stopped early when the store failed under it (index server gone, disk
+    full, database locked): that fault's sentence. The file it was writing is not counted and
+    was not written; ``outcomes`` are what was done before."""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -127,6 +141,7 @@ class EnrollSummary:
             "total": self.total,
             "done": len(self.outcomes),
             "cancelled": self.cancelled,
+            "stopped": self.stopped,
             "people": self.people,
             "files": [
                 {
@@ -187,14 +202,23 @@ def enroll_folder(
     ``should_stop()`` is asked before each file; when it returns True the summary so far is
     returned with ``cancelled=True`` (what was enrolled stays enrolled). Raises
     ``InvalidArchive`` for a missing folder, a damaged or unsafe zip, and ``ModelMismatch``
-    when the gallery holds another model's embeddings.
+    when the gallery holds another model's embeddings. A ``StoreFault`` (the index server
+    gone, a full disk, a locked database) stops the job: the summary so far is returned with
+    ``stopped`` set to the fault's sentence.
     """
+    from store.errors import StoreFault
+
     outcomes: list[FileOutcome] = []
     with _open_items(source, limits or ArchiveLimits()) as (items, ignored):
         for item in items:
             if should_stop is not None and should_stop():
                 return EnrollSummary(tuple(outcomes), len(items), True, tuple(ignored))
-            outcome = _enroll_item(pipeline, gallery, item)
+            try:
+                outcome = _enroll_item(pipeline, gallery, item)
+            except StoreFault as fault:
+                return EnrollSummary(
+                    tuple(outcomes), len(items), False, tuple(ignored), stopped=str(fault)
+                )
             outcomes.append(outcome)
             if progress is not None:
                 progress(len(outcomes), len(items), outcome)
@@ -202,11 +226,17 @@ def enroll_folder(
 
 
 def _enroll_item(pipeline: FacePipeline, gallery: Gallery, item: _Item) -> FileOutcome:
-    from store import NewFace
+    from store import InvalidName, NewFace
+    from store.names import clean_name
 
     def outcome(kind: Outcome, reason: str = "", face_id: str | None = None) -> FileOutcome:
         return FileOutcome(item.name, item.person, kind, reason, face_id)
 
+    try:  # before reading: a folder's name is checked as a typed name is (store.names)
+        person = clean_name(item.person)
+    except InvalidName as exc:  # one skipped file, the job goes on; exc never repeats the name
+        return outcome("bad_name", f"its folder's name is refused: {exc}")
+    item = replace(item, person=person)  # the name as stored (NFC, invisible characters gone)
     try:
         data = item.read()
         faces = pipeline.analyze(data)
@@ -219,7 +249,7 @@ def _enroll_item(pipeline: FacePipeline, gallery: Gallery, item: _Item) -> FileO
             "several_faces", f"{len(faces)} faces: bulk enrolment takes one-face images only"
         )
     new_face = NewFace.from_face(faces[0], image_sha256(data), pipeline.model_id)
-    result = gallery.enroll(item.person, new_face, create=True)
+    result = gallery.enroll(person, new_face, create=True)
     if result.status == "duplicate":
         return outcome(
             "duplicate", f"this face is already enrolled as {result.person.name}", result.face_id
@@ -276,6 +306,27 @@ def _file_reader(path: Path) -> Callable[[], bytes]:
 
 
 def _zip_items(archive: zipfile.ZipFile, limits: ArchiveLimits) -> tuple[list[_Item], list[str]]:
+    entries = checked_entries(archive, limits)
+    names = [PurePosixPath(info.filename.replace("\\", "/")).parts for info in entries]
+    prefix = common_top_folder(names)
+    budget = ReadBudget(limits.max_total_bytes)
+    items: list[_Item] = []
+    ignored: list[str] = []
+    for info, parts in zip(entries, names, strict=True):
+        parts = parts[prefix:]
+        skip = _skip_reason(parts)
+        if skip:
+            ignored.append(f"{info.filename}: {skip}")
+            continue
+        reader = zip_entry_reader(archive, info, limits.max_entry_bytes, budget)
+        items.append(_Item("/".join(parts), person_name_from_folder(parts[0]), reader))
+    return items, ignored
+
+
+def checked_entries(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfile.ZipInfo]:
+    """The zip's file entries, once the zip as a whole is safe to read: not too many entries,
+    none with an absolute path or ``..`` (zip-slip), and a declared size under the cap. The
+    sizes are declared by the zip itself, so ``zip_entry_reader`` checks them again."""
     entries = [info for info in archive.infolist() if not info.is_dir()]
     if len(entries) > limits.max_entries:
         raise InvalidArchive(
@@ -292,31 +343,18 @@ def _zip_items(archive: zipfile.ZipFile, limits: ArchiveLimits) -> tuple[list[_I
             f"the zip would unpack to {declared / 1e6:.0f} MB, over the limit of "
             f"{limits.max_total_bytes / 1e6:.0f} MB"
         )
-    names = [PurePosixPath(info.filename.replace("\\", "/")).parts for info in entries]
-    prefix = _common_top_folder(names)
-    budget = _ReadBudget(limits.max_total_bytes)
-    items: list[_Item] = []
-    ignored: list[str] = []
-    for info, parts in zip(entries, names, strict=True):
-        parts = parts[prefix:]
-        skip = _skip_reason(parts)
-        if skip:
-            ignored.append(f"{info.filename}: {skip}")
-            continue
-        reader = _zip_reader(archive, info, limits.max_entry_bytes, budget)
-        items.append(_Item("/".join(parts), person_name_from_folder(parts[0]), reader))
-    return items, ignored
+    return entries
 
 
 @dataclass
-class _ReadBudget:
+class ReadBudget:
     """Bytes still allowed to be inflated from one zip; headers can lie about sizes."""
 
     remaining: int
 
 
-def _zip_reader(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, budget: _ReadBudget
+def zip_entry_reader(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, budget: ReadBudget
 ) -> Callable[[], bytes]:
     def read() -> bytes:
         if info.file_size > max_bytes:
@@ -357,21 +395,21 @@ def _unsafe_entry_name(name: str) -> bool:
     )
 
 
-def _common_top_folder(names: list[tuple[str, ...]]) -> int:
+def common_top_folder(names: list[tuple[str, ...]]) -> int:
     """1 when every file sits under one wrapper folder (zipping ``faces/`` gives
     ``faces/<person>/<image>``), so the person is the folder below it; else 0."""
-    visible = [parts for parts in names if not _hidden(parts)]
+    visible = [parts for parts in names if not is_hidden(parts)]
     if visible and all(len(p) >= 3 for p in visible) and len({p[0] for p in visible}) == 1:
         return 1
     return 0
 
 
-def _hidden(parts: tuple[str, ...]) -> bool:
+def is_hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
 def _skip_reason(parts: tuple[str, ...]) -> str:
-    if _hidden(parts):
+    if is_hidden(parts):
         return "hidden or system file"
     if len(parts) < 2:
         return "not inside a person folder"

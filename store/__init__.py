@@ -5,14 +5,20 @@ nearest-neighbour index, one collection per embedding model. See ``store.gallery
 """
 
 from store.errors import (
+    AmbiguousPerson,
     CorruptStore,
     FaceNotFound,
     GalleryError,
     InvalidExport,
+    InvalidName,
     ModelMismatch,
     NameTaken,
     PersonNotFound,
+    StorageFull,
+    StoreBusy,
+    StoreFault,
     StoreUnavailable,
+    StoreWriteFailed,
 )
 from store.gallery import (
     DEFAULT_EMBEDDING_DIM,
@@ -32,6 +38,7 @@ __all__ = [
     "DEFAULT_EMBEDDING_DIM",
     "DEFAULT_MODEL_ID",
     "HNSW_TUNED",
+    "AmbiguousPerson",
     "CorruptStore",
     "EnrollResult",
     "FaceNotFound",
@@ -39,6 +46,7 @@ __all__ = [
     "GalleryError",
     "ImportSummary",
     "InvalidExport",
+    "InvalidName",
     "Match",
     "ModelMismatch",
     "NameTaken",
@@ -46,7 +54,11 @@ __all__ = [
     "Person",
     "PersonNotFound",
     "ReconcileReport",
+    "StorageFull",
+    "StoreBusy",
+    "StoreFault",
     "StoreUnavailable",
+    "StoreWriteFailed",
     "StoredFace",
     "collection_name",
 ]

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from store.errors import InvalidExport, ModelMismatch
+from store.faults import storage_faults
 
 EXPORT_FORMAT = "vision-lab-gallery"
 EXPORT_FORMAT_VERSION = 1
@@ -95,7 +96,10 @@ def write_archive(path: Path, archive: GalleryArchive) -> Path:
     }
     temp = path.with_name(f".tmp-{path.name}")
     try:
-        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with (
+            storage_faults("the export", "no export was written"),
+            zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        ):
             zf.writestr("manifest.json", json.dumps(manifest, indent=1))
             for name, data in members.items():
                 # PNG is compressed already: stored as is.

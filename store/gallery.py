@@ -23,6 +23,11 @@ file exclusively (``store.locking``), so their writes are serialised exactly as 
 Each commit bumps ``meta.generation``; a process whose embedded Chroma index predates the
 current generation reloads it before its next search or write, because an embedded Chroma
 client never sees another process's additions in its queries (measured, Chroma 1.5).
+
+Deleting erases (``store.erasure``): a deletion or merge records the models whose Chroma
+collections held what went in ``meta.erase_pending`` in its own transaction; after COMMIT those
+collections are rebuilt from gallery.db, the Chroma folder is purged and gallery.db's log is
+checkpointed and cut. A crash half-way leaves the mark, and the next open finishes the job.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from store.archive import (
     read_archive,
     write_archive,
 )
+from store.erasure import checkpoint_truncate, purge_chroma_folder, secure_connection
 from store.errors import (
     CorruptStore,
     FaceNotFound,
@@ -64,8 +70,11 @@ from store.errors import (
     NameTaken,
     PersonNotFound,
 )
+from store.faults import fault_of, storage_faults
 from store.index import EmbeddingIndex, collection_name, connect, disconnect
 from store.locking import GalleryFolderLock
+from store.names import MAX_NAME_LENGTH as MAX_NAME_LENGTH
+from store.names import clean_name, name_key
 
 if TYPE_CHECKING:
     from engine.faces.pipeline import Face
@@ -92,7 +101,6 @@ IMPORT_BATCH = 256
 """Faces written per transaction by ``import_zip``: one Chroma write costs ~20 ms whatever its
 size, so one face at a time would make a 10,000-face import take minutes."""
 
-MAX_NAME_LENGTH = 200
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TMP_PREFIX = ".tmp-"
@@ -324,17 +332,8 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _name_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(str(name).split())
-    if not cleaned:
-        raise ValueError("a person's name must not be empty")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValueError(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
-    return cleaned
+_name_key = name_key
+_clean_name = clean_name  # store.names: NFC, no invisible or direction controls, 1–200, not an id
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -418,7 +417,7 @@ class Gallery:
         self._folder_lock = GalleryFolderLock(self.data_dir)
         # Opening writes (schema, this model's collection, reconcile): another process opening
         # the same folder at the same moment must wait, not race.
-        with self._folder_lock.exclusive():
+        with storage_faults(), self._folder_lock.exclusive():
             self._refuse_data_without_database()
             self._db = self._open_database()
             self._client: Any = None
@@ -481,6 +480,7 @@ class Gallery:
         except sqlite3.Error as exc:
             raise self._corrupt_db(exc) from exc
         try:
+            secure_connection(db)  # before any write: deleted names and embeddings are zeroed
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -503,7 +503,12 @@ class Gallery:
             raise self._corrupt_db(exc) from exc
         return db
 
-    def _corrupt_db(self, exc: Exception) -> CorruptStore:
+    def _corrupt_db(self, exc: Exception) -> GalleryError:
+        """What a database that fails to open is: busy, on a full or broken disk (a
+        ``StoreFault``), else damaged."""
+        fault = fault_of(exc)
+        if fault is not None:
+            return fault
         return CorruptStore(
             f"the gallery database {self.db_path} is unreadable ({exc}). Restore gallery.db "
             f"from a backup, or {_RECOVER_FROM_EXPORT.format(folder=self.data_dir)}"
@@ -591,10 +596,21 @@ class Gallery:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Around every write: this process's threads (the re-entrant lock), other processes
-        (the folder lock, exclusive) and a Chroma view that includes their writes."""
+        (the folder lock, exclusive) and a Chroma view that includes their writes. A full
+        disk or a locked database, met once the write is undone, leaves as a ``StoreFault``."""
         with self._lock:
             self._check_open()
-            with self._folder_lock.exclusive():
+            with storage_faults(), self._folder_lock.exclusive():
+                self._sync_index()
+                yield
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Around a Chroma query: the folder lock, shared, so that no other process drops and
+        rebuilds the collection (an erasure) between our view check and the query."""
+        with self._lock:
+            self._check_open()
+            with self._folder_lock.shared():
                 self._sync_index()
                 yield
 
@@ -737,6 +753,7 @@ class Gallery:
                     )
             except sqlite3.IntegrityError as exc:
                 raise NameTaken(f"there is already someone called {new_name!r}") from exc
+            checkpoint_truncate(self._db)  # the old name's page versions leave the log
             return self.get_person(person_id)
 
     def set_notes(self, person_id: str, notes: str) -> Person:
@@ -744,6 +761,7 @@ class Gallery:
             self.get_person(person_id)
             with self._transaction() as db:
                 db.execute("UPDATE people SET notes=? WHERE id=?", (str(notes), person_id))
+            checkpoint_truncate(self._db)  # the old notes' page versions leave the log
             return self.get_person(person_id)
 
     # -- faces -----------------------------------------------------------------------------
@@ -833,16 +851,17 @@ class Gallery:
         return None
 
     def _resolve_person(self, person: str | Person, create: bool) -> tuple[str, str | None]:
-        """(person id, name to create or None). By id first, then by name."""
+        """(person id, name to create or None). 32 hex digits are an id; anything else a name."""
         if isinstance(person, Person):
             self.get_person(person.id)
             return person.id, None
-        if self._person_rows("p.id = ?", [person]):
+        if _ID.match(person):  # names never look like ids (store.names), so this is an id
+            self.get_person(person)
             return person, None
         found = self.find_person(person)
         if found is not None:
             return found.id, None
-        if not create or _ID.match(person):  # an id that is gone is not a new name
+        if not create:
             raise PersonNotFound(f"no person {person!r} in the gallery")
         return _new_id(), _clean_name(person)
 
@@ -930,9 +949,11 @@ class Gallery:
             index = self._index_of(face.model_id)
             with self._transaction() as db:
                 db.execute("DELETE FROM faces WHERE id=?", (face_id,))
+                self._mark_erase_pending(db, [face.model_id])
                 if index is not None:
                     index.delete([face_id])
             face.chip_path.unlink(missing_ok=True)
+            self._erase_pending()
 
     def delete_person(self, person_id: str) -> None:
         """Remove a person and everything of them: rows, embeddings of every model, chips."""
@@ -941,6 +962,7 @@ class Gallery:
             by_model = self._face_ids_by_model("person_id=?", [person_id])
             with self._transaction() as db:
                 db.execute("DELETE FROM people WHERE id=?", (person_id,))  # faces cascade
+                self._mark_erase_pending(db, list(by_model))
                 for model_id, ids in by_model.items():
                     index = self._index_of(model_id)
                     if index is not None:
@@ -948,6 +970,7 @@ class Gallery:
             # After COMMIT: a file left behind (say, a permission error) is an orphan that
             # reconcile() removes; the person is gone either way.
             shutil.rmtree(self.chips_dir / person_id, ignore_errors=True)
+            self._erase_pending()
 
     def _face_ids_by_model(self, where: str, params: Sequence[Any]) -> dict[str, list[str]]:
         by_model: dict[str, list[str]] = {}
@@ -975,6 +998,8 @@ class Gallery:
                     notes = "\n".join(n for n in (keep.notes, absorb.notes) if n.strip())
                     db.execute("UPDATE people SET notes=? WHERE id=?", (notes, keep_id))
                     db.execute("DELETE FROM people WHERE id=?", (absorb_id,))
+                    # Chroma's queue and HNSW files still hold the records under absorb_id.
+                    self._mark_erase_pending(db, list(by_model))
                     for model_id, ids in by_model.items():
                         index = self._index_of(model_id)
                         if index is not None:
@@ -998,7 +1023,58 @@ class Gallery:
                         log.exception("could not undo a merge in Chroma")
                 raise
             shutil.rmtree(self.chips_dir / absorb_id, ignore_errors=True)
+            self._erase_pending()
             return self.get_person(keep_id)
+
+    # -- erasure (see store.erasure) ---------------------------------------------------------
+
+    def _mark_erase_pending(self, db: sqlite3.Connection, model_ids: Sequence[str]) -> None:
+        """Inside the deleting transaction: these models' collections must be rebuilt."""
+        row = db.execute("SELECT value FROM meta WHERE key='erase_pending'").fetchone()
+        pending = set(json.loads(row[0])) if row else set()
+        pending.update(model_ids)  # none (a person without faces): gallery.db only
+        db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('erase_pending', ?)",
+            (json.dumps(sorted(pending)),),
+        )
+
+    def _erase_pending(self) -> None:
+        """Rebuild the collections a deletion touched, purge the Chroma folder, then clear the
+        mark and cut gallery.db's log. Caller holds ``_writing()``. Its COMMIT bumps the
+        generation, so other processes reload the rebuilt collections."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='erase_pending'").fetchone()
+        if row is None:
+            return
+        for model_id in json.loads(row[0]):
+            self._rebuild_index(model_id)
+        if self.chroma_dir is not None:
+            purge_chroma_folder(self.chroma_dir)
+        with self._transaction() as db:
+            db.execute("DELETE FROM meta WHERE key='erase_pending'")
+        checkpoint_truncate(self._db)
+
+    def _rebuild_index(self, model_id: str) -> None:
+        """Drop ``model_id``'s collection and add every embedding gallery.db holds for it: HNSW
+        only marks a deleted vector deleted, and Chroma cannot compact (``store.erasure``)."""
+        row = self._db.execute(
+            "SELECT embedding_dim FROM collections WHERE model_id=?", (model_id,)
+        ).fetchone()
+        if row is None:
+            return
+        old = self._index_of(model_id)
+        if old is not None:
+            old.drop()
+        self._indexes.pop(model_id, None)
+        index = self._index_of(model_id, create=True)
+        assert index is not None
+        rows = self._db.execute(
+            "SELECT id, person_id, embedding FROM faces WHERE model_id=? ORDER BY id", (model_id,)
+        )
+        while batch := rows.fetchmany(index.batch_size):
+            vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in batch])
+            index.add([r[0] for r in batch], vectors, [r[1] for r in batch])
+        if model_id == self._model_id:
+            self._index = index
 
     # -- search ----------------------------------------------------------------------------
 
@@ -1022,9 +1098,7 @@ class Gallery:
         query = self._check_embedding(embedding, model_id)
         if k <= 0:
             return []
-        with self._lock:
-            self._check_open()
-            self._sync_index()
+        with self._reading():
             if person_id is not None:
                 ids, vectors = self._person_vectors(person_id)
             else:
@@ -1042,9 +1116,7 @@ class Gallery:
         query = self._check_embedding(embedding, model_id)
         if k <= 0:
             return []
-        with self._lock:
-            self._check_open()
-            self._sync_index()
+        with self._reading():
             total, with_faces = self._db.execute(
                 "SELECT COUNT(*), COUNT(DISTINCT person_id) FROM faces WHERE model_id=?",
                 (self._model_id,),
@@ -1119,6 +1191,9 @@ class Gallery:
         """
         report = ReconcileReport()
         with self._writing():
+            # A deletion cut short by a crash is finished first, before the old collection is
+            # read: the rebuild then starts from gallery.db alone.
+            self._erase_pending()
             owners = dict(self._db.execute("SELECT id, person_id FROM faces").fetchall())
             people = {r[0] for r in self._db.execute("SELECT id FROM people")}
             self._remove_orphan_chips(owners, people, report)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from store.errors import CorruptStore, ModelMismatch, StoreUnavailable
+from store.faults import fault_of
 
 HNSW_TUNED: dict[str, Any] = {
     "space": "l2",
@@ -59,6 +60,69 @@ def collection_name(model_id: str) -> str:
     cleaned = re.sub(r"[^a-zA-Z0-9._-]+", "-", model_id).strip("._-")[:400]
     digest = hashlib.sha256(model_id.encode()).hexdigest()[:10]
     return f"{COLLECTION_PREFIX}{cleaned}-{digest}".replace("--", "-")
+
+
+def index_unreachable(server: str) -> StoreUnavailable:
+    """The one sentence for a Chroma server that cannot be reached (down, or gone mid-run)."""
+    return StoreUnavailable(
+        f"The search index server at {server} is not reachable; nothing was changed. Check "
+        f"that the Chroma server is running (`chroma run --host HOST --port PORT --path DIR`), "
+        "or unset CHROMA_HOST to use the embedded index."
+    )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A transport failure (refused, reset, timed out) or chromadb's heartbeat refusal."""
+    import httpx
+
+    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
+        return True
+    return (
+        isinstance(exc, ValueError) and "could not connect to a chroma server" in str(exc).lower()
+    )
+
+
+def _server_of(client: Any) -> str | None:
+    """``host:port`` of an HTTP client; None for an embedded one."""
+    try:
+        settings = client.get_settings()
+    except Exception:
+        return None
+    host = getattr(settings, "chroma_server_host", None)
+    return f"{host}:{settings.chroma_server_http_port}" if host else None
+
+
+def _translated(exc: BaseException, server: str | None) -> Exception | None:
+    """The store error ``exc`` from a Chroma call stands for, or None when it is none."""
+    if server is not None and _unreachable(exc):
+        return index_unreachable(server)
+    return fault_of(exc, "the search index")
+
+
+class _CollectionCalls:
+    """A Chroma collection whose calls fail with a sentence: a server gone mid-run raises
+    ``StoreUnavailable`` (not httpx's ``ConnectError``), a full disk ``StorageFull``; other
+    errors pass through. Every ``EmbeddingIndex`` method reaches Chroma through it."""
+
+    def __init__(self, collection: Any, server: str | None) -> None:
+        self._collection = collection
+        self._server = server
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._collection, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return found(*args, **kwargs)
+            except Exception as exc:
+                fault = _translated(exc, self._server)
+                if fault is None:
+                    raise
+                raise fault from exc
+
+        return call
 
 
 def chroma_settings() -> Any:
@@ -99,11 +163,7 @@ def connect(path: Path | None = None, host: str | None = None, port: int = 8000)
         try:
             return chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
         except Exception as exc:  # chromadb raises ValueError / ConnectionError variants
-            raise StoreUnavailable(
-                f"cannot reach the Chroma server at {host}:{port} ({exc}). Start it "
-                f"(`chroma run --host {host} --port {port} --path DIR`) or unset CHROMA_HOST "
-                "to use the embedded store."
-            ) from exc
+            raise index_unreachable(f"{host}:{port}") from exc
     if path is None:
         raise ValueError("connect() needs a path (embedded) or a host (server)")
     path.mkdir(parents=True, exist_ok=True)
@@ -171,9 +231,13 @@ class EmbeddingIndex:
         except NotFoundError as exc:
             raise KeyError(self.name) from exc
         except Exception as exc:
+            server = _server_of(client)
+            if server is not None and _unreachable(exc):
+                raise index_unreachable(server) from exc
             raise StoreUnavailable(
                 f"cannot open Chroma collection {self.name!r} at {location}: {exc}"
             ) from exc
+        self.collection = _CollectionCalls(self.collection, _server_of(client))
         found = dict(self.collection.metadata or {})
         if found.get("model_id") != model_id or int(found.get("embedding_dim", -1)) != (
             embedding_dim
@@ -213,6 +277,11 @@ class EmbeddingIndex:
         ids = list(ids)
         for part in self._batches(len(ids)):
             self.collection.delete(ids=list(ids[part]))
+
+    def drop(self) -> None:
+        """Delete the whole collection: Chroma removes its records and their queue entries
+        (``store.erasure`` explains why a deletion ends with a drop and a rebuild)."""
+        self.client.delete_collection(self.name)
 
     def set_person(self, ids: Sequence[str], person_id: str) -> None:
         """Point records at another person (after a merge)."""

@@ -62,6 +62,7 @@ def test_enroll_identify_people_delete_on_one_gallery(tmp_path, photos):
         "no_face": 0,
         "several_faces": 0,
         "unreadable": 1,
+        "bad_name": 0,
     }
     assert enrolled["people"] == ["Eileen Collins"]
     assert (tmp_path / "data" / "gallery" / "gallery.db").is_file()  # --data was honoured

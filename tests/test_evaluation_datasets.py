@@ -44,6 +44,7 @@ from engine.evaluation.protocol import (
 )
 from engine.evaluation.scoring import DistanceScorer, PairScores, evaluate
 from engine.faces.pipeline import FacePipeline
+from engine.permissions import OPERATOR
 from engine.verification import default_threshold
 
 MODEL = "dlib-resnet-v1"
@@ -223,7 +224,7 @@ def test_scores_point_either_way_and_the_operating_point_round_trips(tmp_path):
     point = operating_point(distances, at_far, model_id=MODEL, dataset="test", method="FAR 1e-2")
     with pytest.raises(ValueError, match="distance threshold"):
         operating_point(similarity, 0.5, model_id=MODEL, dataset="test", method="EER")
-    path = save_operating_point(tmp_path, point)
+    path = save_operating_point(tmp_path, point, actor=OPERATOR)
     assert json.loads(path.read_text())["threshold"] == pytest.approx(at_far)
     assert load_operating_point(tmp_path) == point
     settings = Settings.from_env()

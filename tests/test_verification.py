@@ -224,6 +224,7 @@ def test_enroll_folder_counts_every_outcome(
         "no_face": 1,
         "several_faces": 1,
         "unreadable": 1,
+        "bad_name": 0,
     }
     assert summary.total == 6 and not summary.cancelled
     assert summary.people == ["Eileen Collins", "Grace Hopper"]

@@ -18,6 +18,7 @@ from engine.evaluation.head import (
 )
 from engine.evaluation.metrics import roc_auc
 from engine.evaluation.scoring import DistanceScorer, PairScores, evaluate
+from engine.permissions import OPERATOR
 
 MODEL = "dlib-resnet-v1"
 
@@ -92,7 +93,7 @@ def test_save_load_round_trip_and_another_model_is_refused(tmp_path):
     a, b, same = _synthetic_pairs(400, seed=4)
     head = VerificationHead.fit(a, b, same, feature="chi2", model_id=MODEL, trained_on="dev")
     head = head.with_metadata(metrics={"roc_auc": 0.99}, threshold=0.7)
-    path = head.save(tmp_path, "My chi2 head!")
+    path = head.save(tmp_path, "My chi2 head!", actor=OPERATOR)
     assert path == tmp_path / "heads" / "My-chi2-head.npz"
     loaded = VerificationHead.load(path, MODEL)
     np.testing.assert_allclose(loaded.score(a, b), head.score(a, b), rtol=0, atol=1e-12)

@@ -119,9 +119,11 @@ def pairs_from_file(pairs_file: str | Path, root: str | Path) -> PairSet:
     images = sorted({p for pair in pairs for p in (pair.image_a, pair.image_b)})
     missing = [p for p in images if not (root / p).is_file()]
     if missing:
+        # The line number, not the image's name: the name is the file's content.
+        line = min(p.line for p in pairs if missing[0] in (p.image_a, p.image_b))
         raise DatasetError(
             f"{len(missing)} of {len(images)} images of {pairs_file.name} are missing under "
-            f"{root}, e.g. {missing[0]}"
+            f"the image folder {root.name}, e.g. one named on line {line}"
         )
     index = {p: i for i, p in enumerate(images)}
     return PairSet(

@@ -33,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from engine.errors import ModelMismatch, VisionLabError
+from engine.permissions import Action, Actor
 
 FEATURES = ("absdiff", "chi2")
 FEATURE_LABELS = {
@@ -152,8 +153,10 @@ class VerificationHead:
         )
 
     # --- files -------------------------------------------------------------------------------
-    def save(self, data_dir: str | Path, name: str) -> Path:
-        """Write ``<data_dir>/heads/<name>.npz``: the numbers, and the metadata as JSON."""
+    def save(self, data_dir: str | Path, name: str, *, actor: Actor) -> Path:
+        """Write ``<data_dir>/heads/<name>.npz``: the numbers, and the metadata as JSON.
+        Saved heads are offered to everyone on Verify, so saving one is an admin's action."""
+        actor.require(Action.SAVE_MODEL)
         path = head_path(data_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.evaluation.scoring import PairScores
+from engine.permissions import Action, Actor
 from engine.verification import OPERATING_POINT_FILE
 
 
@@ -62,8 +63,10 @@ def operating_point(
     )
 
 
-def save_operating_point(data_dir: str | Path, point: OperatingPoint) -> Path:
-    """Write the point where ``default_threshold`` looks for it (atomically)."""
+def save_operating_point(data_dir: str | Path, point: OperatingPoint, *, actor: Actor) -> Path:
+    """Write the point where ``default_threshold`` looks for it (atomically). It changes what
+    Verify and Recognize decide for everyone, so only an admin may."""
+    actor.require(Action.SAVE_OPERATING_POINT)
     path = Path(data_dir) / OPERATING_POINT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -2,6 +2,9 @@
 
 A matched line is ``name n1 n2``; a mismatched line is ``name1 n1 name2 n2``. Images live at
 ``<root>/<name>/<name>_<NNNN>.jpg``.
+
+Error messages name the file, the line and what was expected, never what the line holds: a
+pairs file may be any file the reader was pointed at, and its content is not ours to echo.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 
 class PairsFileError(ValueError):
-    """The pairs file is malformed; the message names the line."""
+    """The pairs file is malformed; the message names the line, not its content."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class Pair:
     image_b: str
     same: bool
     fold: int
+    line: int = 0
+    """The line of the pairs file it was read from (1-based; 0 when not read from a file)."""
 
 
 def lfw_image_path(name: str, number: int) -> str:
@@ -29,11 +34,15 @@ def lfw_image_path(name: str, number: int) -> str:
 
 def read_pairs(path: str | Path) -> list[Pair]:
     """All pairs of a View 1 or View 2 file, with their fold (0 for View 1)."""
-    lines = [ln.split() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln]
-    if not lines:
-        raise PairsFileError(f"{path}: the file is empty")
-    header = lines[0]
+    name = Path(path).name
+    numbered = [
+        (number, line.split())
+        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1)
+    ]
+    numbered = [(number, fields) for number, fields in numbered if fields]
+    if not numbered:
+        raise PairsFileError(f"{name}: the file is empty")
+    header_line, header = numbered[0]
     try:
         if len(header) == 1:
             folds, per_set = 1, int(header[0])
@@ -42,26 +51,42 @@ def read_pairs(path: str | Path) -> list[Pair]:
         else:
             raise ValueError
     except ValueError as exc:
-        raise PairsFileError(f"{path}: line 1 must be 'N' or 'FOLDS N', got {header}") from exc
-    body = lines[1:]
+        raise PairsFileError(
+            f"{name}: line {header_line} must be 'N' or 'FOLDS N' (one or two whole numbers)"
+        ) from exc
+    body = numbered[1:]
     expected = folds * 2 * per_set
     if len(body) != expected:
-        raise PairsFileError(f"{path}: header promises {expected} pairs, found {len(body)} lines")
-    pairs = []
-    for index, fields in enumerate(body):
-        fold = index // (2 * per_set)
-        pairs.append(_parse_line(fields, fold, f"{path}:{index + 2}"))
-    return pairs
+        raise PairsFileError(f"{name}: header promises {expected} pairs, found {len(body)} lines")
+    return [
+        _parse_line(fields, index // (2 * per_set), f"{name}:{number}", number)
+        for index, (number, fields) in enumerate(body)
+    ]
 
 
-def _parse_line(fields: list[str], fold: int, where: str) -> Pair:
+def _parse_line(fields: list[str], fold: int, where: str, line: int) -> Pair:
+    names = fields[0::2] if len(fields) == 4 else fields[:1]
+    if any(_not_a_folder_name(n) for n in names):
+        raise PairsFileError(f"{where}: a person's name must be a folder name, not a path")
     try:
         if len(fields) == 3:
             name, a, b = fields
-            return Pair(lfw_image_path(name, int(a)), lfw_image_path(name, int(b)), True, fold)
+            return Pair(
+                lfw_image_path(name, int(a)), lfw_image_path(name, int(b)), True, fold, line
+            )
         if len(fields) == 4:
             name_a, a, name_b, b = fields
-            return Pair(lfw_image_path(name_a, int(a)), lfw_image_path(name_b, int(b)), False, fold)
+            return Pair(
+                lfw_image_path(name_a, int(a)), lfw_image_path(name_b, int(b)), False, fold, line
+            )
     except ValueError:
         pass
-    raise PairsFileError(f"{where}: expected 'name n1 n2' or 'name1 n1 name2 n2', got {fields}")
+    raise PairsFileError(
+        f"{where}: expected 'name n1 n2' or 'name1 n1 name2 n2' (names and whole numbers), "
+        f"found {len(fields)} fields"
+    )
+
+
+def _not_a_folder_name(name: str) -> bool:
+    """``..``, ``.`` or anything with a separator would read images outside the image root."""
+    return name in {".", ".."} or "/" in name or "\\" in name or name.startswith("~")

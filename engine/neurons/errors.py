@@ -23,3 +23,7 @@ class IndexMismatch(ModelMismatch):
 
 class NotAnIndex(VisionLabError):
     """A folder that holds no neuron index (or a damaged one)."""
+
+
+class TooManyImages(VisionLabError):
+    """A set of images larger than the index build allows (uploads are bounded per index)."""

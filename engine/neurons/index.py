@@ -8,8 +8,8 @@ layer, not per image).
 
 On disk, in its own folder::
 
-    meta.json   model, layers (with receptive fields), k, input size, dataset root, image list,
-                dataset fingerprint, images done, complete or not, images skipped
+    meta.json   model, layers (with receptive fields), k, input size, dataset root, image keys,
+                dataset fingerprint, images done, complete or not
     index.npz   per layer: values / images / ys / xs (C, k) and map_sum (C, H, W); ``done``
 
 ``index.npz`` is replaced atomically at every checkpoint and carries its own ``done`` count,
@@ -17,13 +17,20 @@ so a run stopped at any moment (Stop, Ctrl-C, a crash) resumes from its last che
 ends with the same index as one uninterrupted run (``ChannelTopK`` breaks ties by image id).
 Resuming into a folder that holds another model's, layer set's, k's or dataset's index is
 refused (``IndexMismatch``).
+
+The files name no image: each is stored as a keyed hash of its relative path (``image_key``,
+with a random key of the index's own) and found again by hashing the files under the root when
+the index is loaded. An index of the gallery's chips (``<person id>/<face id>.png``) so keeps no
+person or face id, and a chip deleted from the gallery drops out of the index's hits.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,12 +47,19 @@ from engine.neurons.errors import (
     IndexMismatch,
     NoImagesFound,
     NotAnIndex,
+    TooManyImages,
     UnknownLayer,
 )
 from engine.neurons.receptive_field import ReceptiveField
 from engine.neurons.topk import ChannelTopK, TopKArrays
+from engine.permissions import Action, Actor
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: image keys instead of image names (1 is still read)."""
+MAX_UPLOAD_IMAGES = 2_000
+"""Images one index of uploaded images may hold (``build_index(max_images=...)``): about
+20 minutes of VGG16 at 224 px on a 2-core CPU. Folders on the server are an operator's, not
+bounded."""
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 META, ARRAYS = "meta.json", "index.npz"
 
@@ -82,6 +96,23 @@ def dataset_fingerprint(root: Path, files: Sequence[Path]) -> str:
             f"{path.relative_to(root).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode()
         )
     return digest.hexdigest()
+
+
+def image_key(salt: str, name: str) -> str:
+    """An image's relative path hashed with the index's key: it names nothing on its own."""
+    return hmac.new(bytes.fromhex(salt), name.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _names_of_keys(root: Path, salt: str, keys: Sequence[str]) -> list[str]:
+    """The relative path each key stands for, among the files under ``root`` now; "" for an
+    image that is gone (deleted from the dataset or the gallery)."""
+    try:
+        files = list_images(root)
+    except NoImagesFound:
+        files = []
+    names = (path.relative_to(root).as_posix() for path in files)
+    present = {image_key(salt, name): name for name in names}
+    return [present.get(str(k), "") for k in keys]
 
 
 @dataclass(frozen=True)
@@ -137,6 +168,8 @@ class NeuronIndex:
     done: int
     complete: bool
     skipped: list[str] = field(default_factory=list)
+    salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    """The key of ``image_key``: hex, random per index."""
 
     def layer(self, name: str) -> LayerIndex:
         if name not in self.layers:
@@ -161,7 +194,7 @@ class NeuronIndex:
                 int(top.xs[channel, rank]),
             )
             for rank in range(top.values.shape[1])
-            if top.images[channel, rank] >= 0
+            if top.images[channel, rank] >= 0 and self.images[int(top.images[channel, rank])]
         ]
 
     def metadata(self) -> dict:
@@ -176,10 +209,10 @@ class NeuronIndex:
             "input_size": self.input_size,
             "root": str(self.root),
             "fingerprint": self.fingerprint,
-            "images": self.images,
+            "salt": self.salt,
+            "image_keys": [image_key(self.salt, name) for name in self.images],
             "done": self.done,
             "complete": self.complete,
-            "skipped": self.skipped,
         }
 
     def save(self) -> None:
@@ -187,7 +220,7 @@ class NeuronIndex:
         self.folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
             "done": np.array(self.done),
-            "skipped": np.array(self.skipped, dtype=str),
+            "skipped": np.array([image_key(self.salt, n) for n in self.skipped], dtype=str),
         }
         for name, li in self.layers.items():
             arrays |= {
@@ -221,8 +254,15 @@ def load_index(folder: str | Path) -> NeuronIndex:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, KeyError) as exc:
         raise NotAnIndex(f"{folder} holds no neuron index ({exc})") from exc
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in (1, FORMAT_VERSION):
         raise NotAnIndex(f"{folder}: index format {meta.get('format')}, expected {FORMAT_VERSION}")
+    root = Path(meta["root"])
+    salt = str(meta.get("salt") or secrets.token_hex(16))
+    if "image_keys" in meta:
+        images = _names_of_keys(root, salt, meta["image_keys"])
+        skipped = [n for n in _names_of_keys(root, salt, arrays["skipped"]) if n]
+    else:  # format 1 named its images; saved again, it keeps keys only
+        images, skipped = list(meta["images"]), [str(s) for s in arrays["skipped"]]
     try:
         layers = {
             name: LayerIndex(
@@ -241,13 +281,14 @@ def load_index(folder: str | Path) -> NeuronIndex:
         model=meta["model"],
         input_size=meta["input_size"],
         k=meta["k"],
-        root=Path(meta["root"]),
-        images=meta["images"],
+        root=root,
+        images=images,
         fingerprint=meta["fingerprint"],
         layers=layers,
         done=int(arrays["done"]),  # the arrays' own count: meta.json may lag behind them
-        complete=bool(meta["complete"]) and int(arrays["done"]) == len(meta["images"]),
-        skipped=[str(s) for s in arrays["skipped"]],
+        complete=bool(meta["complete"]) and int(arrays["done"]) == len(images),
+        skipped=skipped,
+        salt=salt,
     )
 
 
@@ -309,11 +350,14 @@ def build_index(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_seconds: float = 20.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_images: int | None = None,
 ) -> NeuronIndex:
     """Index ``images`` (a folder) at ``layers`` into the folder ``out``, resuming a stopped
     run there. Layers are kept in network order. Unreadable images are skipped and listed.
     ``should_stop`` is asked between batches; a stopped run is checkpointed and returned with
-    ``complete=False``, and so is one interrupted by an exception raised in a callback."""
+    ``complete=False``, and so is one interrupted by an exception raised in a callback.
+    ``TooManyImages`` before any work when more than ``max_images`` would be indexed (the
+    pages pass ``MAX_UPLOAD_IMAGES`` for uploads)."""
     if k < 1 or batch_size < 1:
         raise ValueError("k and batch_size must be at least 1")
     wanted = {backbone.layer(name).name for name in layers}  # UnknownLayer before any work
@@ -322,6 +366,11 @@ def build_index(
         raise ValueError("choose at least one layer")
     root = Path(images).expanduser().resolve()
     files = list_images(root)[:limit]
+    if max_images is not None and len(files) > max_images:
+        raise TooManyImages(
+            f"{len(files):,} images is more than the {max_images:,} one index may hold here: "
+            f"set 'at most this many images' to {max_images:,} or fewer, or index them in parts."
+        )
     out = Path(out).expanduser()
     index = _resume_or_start(backbone, out, layers, k, root, files)
     if index.complete:
@@ -380,3 +429,55 @@ def build_index(
             last_save = time.monotonic()
     checkpoint(len(files))
     return index
+
+
+def index_folder(
+    parent: Path, model: str, images: str | Path, layers: Sequence[str], k: int, limit: int | None
+) -> Path:
+    """One folder under ``parent`` per (model, layers, k, dataset contents): the same request
+    resumes there."""
+    root = Path(images).expanduser().resolve()
+    files = list_images(root)[:limit]
+    key = f"{model}|{','.join(layers)}|{k}|{dataset_fingerprint(root, files)}"
+    return Path(parent) / f"{model}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def shared_indexes_dir(data_dir: str | Path) -> Path:
+    """Where the app keeps the indexes every user browses."""
+    return Path(data_dir) / "neurons"
+
+
+def build_shared_index(
+    actor: Actor,
+    backbone: Backbone,
+    images: str | Path,
+    data_dir: str | Path,
+    layers: Sequence[str],
+    k: int = 9,
+    **options,
+) -> NeuronIndex:
+    """``build_index`` into the data folder, where every user browses it: admins only
+    (``Action.BUILD_SHARED_INDEX``). ``options`` are ``build_index``'s."""
+    actor.require(Action.BUILD_SHARED_INDEX)
+    layers = [name for name in backbone.layer_names if name in set(layers)]
+    out = index_folder(
+        shared_indexes_dir(data_dir), backbone.name, images, layers, k, options.get("limit")
+    )
+    return build_index(backbone, images, out, layers, k, **options)
+
+
+def build_private_index(
+    actor: Actor,
+    backbone: Backbone,
+    images: str | Path,
+    parent: str | Path,
+    layers: Sequence[str],
+    k: int = 9,
+    **options,
+) -> NeuronIndex:
+    """``build_index`` of uploaded images into ``parent``, a folder private to the session that
+    uploaded them (``Action.INDEX_UPLOADS``) and removed with the upload."""
+    actor.require(Action.INDEX_UPLOADS)
+    layers = [name for name in backbone.layer_names if name in set(layers)]
+    out = index_folder(Path(parent), backbone.name, images, layers, k, options.get("limit"))
+    return build_index(backbone, images, out, layers, k, **options)

@@ -5,8 +5,10 @@ formulas (``costs``), colour preservation (``colour``), and a feed-forward fast 
 from engine.style.transfer import (
     CONTENT_LAYER,
     MAX_SIDE,
+    MAX_STYLE_WORK,
     STYLE_LAYERS,
     StepLosses,
+    StyleBudgetExceeded,
     StyleOptions,
     StyleResult,
     load_network,
@@ -16,8 +18,10 @@ from engine.style.transfer import (
 __all__ = [
     "CONTENT_LAYER",
     "MAX_SIDE",
+    "MAX_STYLE_WORK",
     "STYLE_LAYERS",
     "StepLosses",
+    "StyleBudgetExceeded",
     "StyleOptions",
     "StyleResult",
     "load_network",

@@ -23,6 +23,7 @@ from PIL import Image
 from torch import Tensor
 
 from engine.backbones.vgg import VGGFeatures
+from engine.errors import VisionLabError
 from engine.images import ImageSource, load_image
 from engine.style import colour
 from engine.style.costs import (
@@ -47,6 +48,15 @@ the two must grow with the output's area; this one gives a clearly styled image 
 content's layout (tuned on astronaut × coffee at 128 and 384 px)."""
 MIN_COARSE_SIDE = 64
 """Coarse-to-fine levels stop halving here; smaller ones carry too little structure to help."""
+MAX_STYLE_WORK = 50_000_000
+"""Default budget of one run in pixel-steps (``StyleOptions.work``): 512 × 512 px for 190 steps,
+or 1024 px for 47; about 4 minutes on a 2-core CPU (a 1024 px step ≈ 5 s), seconds on a GPU.
+An operator sets another with ``VISIONLAB_MAX_STYLE_WORK`` (``Settings.max_style_work``)."""
+
+
+class StyleBudgetExceeded(VisionLabError):
+    """A style transfer run would cost more pixel-steps than this server allows."""
+
 
 Init = Literal["content", "noise", "style"]
 Optimizer = Literal["lbfgs", "adam"]
@@ -97,6 +107,21 @@ class StyleOptions:
     target_loss: float | None = None
     """Stop at full size once J, evaluated in float32, is at or below this (None: run all
     ``steps``)."""
+
+    def work(self, content_shape: tuple[int, int] | None = None) -> int:
+        """What the run costs, in pixel-steps: Σ over its scales of H × W × that scale's steps.
+
+        With the content's (H, W), exactly the sizes ``stylize`` will optimise; without, those
+        of a square output, the most any content can cost at these options.
+        """
+        if content_shape is None:
+            side = max(min(self.size, self.max_side), MIN_SIDE)
+            h, w = side, side
+        else:
+            h, w, _ = output_shape(*content_shape, self)
+        shapes = scale_shapes(h, w, self.scales)
+        steps = [self.coarse_steps] * (len(shapes) - 1) + [self.steps]
+        return sum(sh * sw * n for (sh, sw), n in zip(shapes, steps, strict=True))
 
     def check(self) -> None:
         if self.size < 1 or self.steps < 1 or self.scales < 1 or self.every < 1:
@@ -191,6 +216,27 @@ def output_shape(height: int, width: int, options: StyleOptions) -> tuple[int, i
         )
         h, w = max(h, MIN_SIDE), max(w, MIN_SIDE)
     return h, w, notices
+
+
+def check_budget(
+    options: StyleOptions, content_shape: tuple[int, int] | None, budget: int | None
+) -> None:
+    """``StyleBudgetExceeded``, with what would fit, when the run costs more than ``budget``."""
+    work = options.work(content_shape)
+    if budget is None or work <= budget:
+        return
+    h, w, _ = output_shape(*(content_shape or (options.size, options.size)), options)
+    fits = budget // (h * w)
+    hint = (
+        f"at {w}×{h} px at most {fits:,} steps on one scale fit"
+        if fits
+        else f"even one step at {w}×{h} px does not fit; choose a smaller size"
+    )
+    raise StyleBudgetExceeded(
+        f"This run would cost {work:,} pixel-steps (size² × steps, summed over its "
+        f"{options.scales} scale{'s' if options.scales != 1 else ''}), over this server's "
+        f"budget of {budget:,}: {hint}. Lower the size, the steps or the scales."
+    )
 
 
 def default_beta(height: int, width: int) -> float:
@@ -340,9 +386,13 @@ def stylize(
     callback: Callback | None = None,
     network: VGGFeatures | None = None,
     device: torch.device | str = "cpu",
+    budget: int | None = MAX_STYLE_WORK,
 ) -> StyleResult:
     """G that keeps ``content``'s content in the style of ``styles`` (one image or several,
-    mixed by ``options.blend``: their Gram matrices are averaged with those weights)."""
+    mixed by ``options.blend``: their Gram matrices are averaged with those weights).
+
+    ``StyleBudgetExceeded`` before any work when ``options.work`` for this content is over
+    ``budget`` pixel-steps (None: no bound, for an operator's own runs)."""
     options = options or StyleOptions()
     options.check()
     started = time.monotonic()
@@ -355,6 +405,7 @@ def stylize(
     style_images = [load_image(s) for s in style_sources]
 
     h, w, notices = output_shape(*content_image.shape[:2], options)
+    check_budget(options, content_image.shape[:2], budget)
     if options.beta is None:
         options = replace(options, beta=default_beta(h, w))
     if options.colour == "histogram":

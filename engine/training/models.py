@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelFileError, ModelMismatch
+from engine.permissions import Action, Actor
 from engine.training.head import (
     LoadedHead,
     ProjectionHead,
@@ -39,13 +40,15 @@ def checkpoint_path(data_dir: str | Path, model_id: str) -> Path:
 
 
 def save_trained_model(
-    data_dir: str | Path, model: ProjectionHead, metadata: dict[str, Any]
+    data_dir: str | Path, model: ProjectionHead, metadata: dict[str, Any], *, actor: Actor
 ) -> tuple[Path, dict[str, Any]]:
     """Save a trained head where ``list_trained_models`` finds it; (path, full metadata).
 
     ``metadata`` as for ``save_checkpoint``, plus ``threshold`` (the distance threshold chosen
     on the training people's pairs) so Verify has a sensible default for the new model.
+    Saved models are shared (any admin can make one the app's model), so only an admin saves.
     """
+    actor.require(Action.SAVE_MODEL)
     path = checkpoint_path(data_dir, derive_model_id(metadata["base_model_id"], model))
     path.parent.mkdir(parents=True, exist_ok=True)
     return path, save_checkpoint(path, model, metadata)
@@ -111,11 +114,14 @@ def active_model_id(data_dir: str | Path) -> str | None:
     return str(value) if value else None
 
 
-def set_active_model(data_dir: str | Path, model_id: str | None, base_model_id: str) -> None:
+def set_active_model(
+    data_dir: str | Path, model_id: str | None, base_model_id: str, *, actor: Actor
+) -> None:
     """Make ``model_id`` the model the app embeds with (None: back to the base model).
 
     The checkpoint is loaded first, so a model that would fail later is refused now.
     """
+    actor.require(Action.USE_MODEL)
     if model_id is not None and model_id != base_model_id:
         load_usable_head(data_dir, model_id, base_model_id)
     folder = models_dir(data_dir)

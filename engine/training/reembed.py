@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine.permissions import Action, Actor
 from store import Gallery, NewFace
 
 
@@ -40,9 +41,12 @@ def reembed_gallery(
     *,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    actor: Actor,
 ) -> ReembedSummary:
     """Give every face of ``source``'s model a vector of ``target``'s model: ``project`` maps
-    (n, D) source vectors to target vectors. Safe to run again: faces already there are kept."""
+    (n, D) source vectors to target vectors. Safe to run again: faces already there are kept.
+    It is the first half of choosing the model in use, so it needs that permission."""
+    actor.require(Action.USE_MODEL)
     if source.model_id == target.model_id:
         raise ValueError(f"the gallery already holds {target.model_id!r} vectors")
     people = source.people()

@@ -303,7 +303,8 @@ def pairs_items(folder: Path, astronaut: np.ndarray, images: list[BadInput]) -> 
         ("pairs_not_numbers.txt", b"1\nEileen\tone\ttwo\nEileen\t1\tGrace\tx\n", "expected"),
         ("pairs_empty.txt", b"", "empty"),
         ("pairs_binary.txt", bytes(range(256)) * 4, "text"),
-        ("pairs_traversal.txt", b"1\n../../etc\t1\t2\nEileen\t1\t../x\t1\n", "missing"),
+        # Names are folder names, never paths: "../../etc" is refused before any file is read.
+        ("pairs_traversal.txt", b"1\n../../etc\t1\t2\nEileen\t1\t../x\t1\n", "not a path"),
         (
             "pairs_broken_images.txt",
             b"1\nBroken\t1\t2\nEileen\t1\tBroken\t1\n",

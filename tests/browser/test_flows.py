@@ -14,6 +14,7 @@ by URL, in a session of its own.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,11 @@ def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut
 
 def test_threshold_lab_on_pairs_file(page, app_url, tmp_path, astronaut, grace_hopper):
     pairs = make_lfw_like(tmp_path / "lfw", astronaut, grace_hopper)
+    archive = shutil.make_archive(str(tmp_path / "lfw_like"), "zip", pairs.parent)
     open_page(page, app_url, "threshold_lab", "Threshold lab")
-    commit_text(page, "Pairs file (a path on this server)", str(pairs))
-    commit_text(page, "Image root", str(pairs.parent))
+    # An upload, as an analyst of a hosted app has it: people and pairs.txt in one zip.
+    page.locator("input[type=file]").first.set_input_files(archive)
+    expect(page.get_by_text("5 images unpacked.")).to_be_visible(timeout=STEP)
     page.get_by_role("button", name="Embed and evaluate").click()
 
     eer = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^EER"))
@@ -144,8 +147,9 @@ def test_neuron_index_on_a_few_images(page, app_url, tmp_path, astronaut, grace_
         small.save(folder / f"{name}.png")
 
     open_page(page, app_url, "neurons", "Neurons: what does a unit respond to?")
-    # Defaults: the face ResNet, a folder on this server, layers conv1 / res3c / down1.
-    commit_text(page, "Folder (searched recursively)", str(folder))
+    # Defaults: the face ResNet, your images (uploaded), layers conv1 / res3c / down1.
+    page.locator("input[type=file]").first.set_input_files(sorted(folder.glob("*.png")))
+    expect(page.get_by_text("4 images unpacked.")).to_be_visible(timeout=STEP)
     page.get_by_role("button", name="Build index").click()
     expect(page.get_by_text("each channel's best patch", exact=True)).to_be_visible(
         timeout=MODEL_LOAD

@@ -14,11 +14,15 @@ from ui.widgets import resources
 PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "neurons.py")
 
 
-def start_page(data_dir: Path, monkeypatch) -> AppTest:
-    """The page on its own (app.py's navigation is tested elsewhere), data in ``data_dir``."""
+def start_page(data_dir: Path, monkeypatch, server_root: Path | None = None) -> AppTest:
+    """The page on its own (app.py's navigation is tested elsewhere), data in ``data_dir``, as
+    an admin (what local mode is) allowed to read folders under ``server_root``."""
     monkeypatch.setenv("VISIONLAB_DATA", str(data_dir))
+    monkeypatch.setenv("VISIONLAB_SERVER_ROOTS", str(server_root or data_dir.parent))
     resources.settings.clear()
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["access_role"] = "admin"
+    return at.run()
 
 
 def _images(at) -> list[list]:
@@ -26,17 +30,18 @@ def _images(at) -> list[list]:
     return [list(element.proto.imgs) for element in at.get("image")]
 
 
-def _build(at, folder, layers=("conv1", "res3c")):
+def _build(at, folder, layers=("conv1", "res3c"), click: bool = True):
     at.selectbox(key="neurons_model").set_value("face")
-    at.radio(key="neurons_source").set_value("A folder on this server").run()
+    at.radio(key="neurons_source").set_value("Your images").run()
+    at.radio(key="neurons_kind").set_value("A folder on this server").run()
     at.text_input(key="neurons_folder").set_value(str(folder))
     at.multiselect(key="neurons_layers_face").set_value(list(layers))
     at.number_input(key="neurons_k").set_value(3).run()
-    return at.button(key="neurons_build").click().run()
+    return at.button(key="neurons_build").click().run() if click else at
 
 
 def test_index_and_browse_a_folder(image_folder, tmp_path, monkeypatch) -> None:
-    at = start_page(tmp_path / "data", monkeypatch)
+    at = start_page(tmp_path / "data", monkeypatch, server_root=image_folder)
     assert not at.exception, at.exception
     assert any("No index yet" in i.value for i in at.info)
     at = _build(at, image_folder)
@@ -72,9 +77,10 @@ def test_index_and_browse_a_folder(image_folder, tmp_path, monkeypatch) -> None:
 
 def test_missing_folder_is_a_plain_error(tmp_path, monkeypatch) -> None:
     at = start_page(tmp_path / "data", monkeypatch)
-    at = _build(at, tmp_path / "nowhere")
+    at = _build(at, tmp_path / "nowhere", click=False)
     assert not at.exception, at.exception
-    assert any("not a folder" in e.value for e in at.error)
+    assert any("not an allowed folder" in e.value for e in at.error)
+    assert at.button(key="neurons_build").disabled
 
 
 def test_gallery_chips_are_a_source(tmp_path, monkeypatch, astronaut, grace_hopper) -> None:

@@ -4,7 +4,10 @@ leave-one-out evaluation."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import zipfile
 
 import pytest
 
@@ -23,6 +26,17 @@ def pairs_file(tmp_path_factory, astronaut, grace_hopper):
     return make_lfw_like(tmp_path_factory.mktemp("lfw"), astronaut, grace_hopper)
 
 
+@pytest.fixture(scope="module")
+def pairs_zip(pairs_file) -> bytes:
+    """The LFW-like folder zipped as an analyst would send it: people and pairs.txt."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(pairs_file.parent.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"lfw/{path.relative_to(pairs_file.parent).as_posix()}")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "data"
@@ -37,17 +51,19 @@ def _table(at, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
-def _open_pairs(at, pairs_file, key: str = "lab"):
-    at.radio(key=f"{key}_source").set_value("LFW-format pairs file").run()
-    at.text_input(key=f"{key}_pairs").set_value(str(pairs_file))
-    at.text_input(key=f"{key}_root").set_value(str(pairs_file.parent)).run()
+def _open_pairs(at, pairs_zip: bytes, key: str = "lab"):
+    """Upload the zip (its pairs.txt is chosen by default) and evaluate."""
+    at.radio(key=f"{key}_source").set_value("Your labelled photos").run()
+    at.file_uploader(key=f"{key}_upload").set_value(("lfw.zip", pairs_zip, "application/zip"))
+    at.run()
+    assert at.selectbox(key=f"{key}_pairs_file").value == "pairs.txt"
     return at.button(key=f"{key}_go").click().run()
 
 
-def test_a_pairs_file_evaluated_thresholded_and_saved(pairs_file, data_dir, monkeypatch):
+def test_a_pairs_file_evaluated_thresholded_and_saved(pairs_zip, data_dir, monkeypatch):
     at = start_page(PAGE, data_dir, monkeypatch)
     assert at.button(key="lab_go").disabled  # nothing to embed yet
-    at = _open_pairs(at, pairs_file)
+    at = _open_pairs(at, pairs_zip)
     assert not at.exception, at.exception
     assert any("8 pairs as listed in pairs.txt" in c.value for c in at.caption)
     assert _metric(at, "ROC AUC") == "1.0000" and _metric(at, "EER") == "0.00%"
@@ -85,10 +101,10 @@ def test_a_pairs_file_evaluated_thresholded_and_saved(pairs_file, data_dir, monk
     assert len(at.get("download_button")) == 3
 
 
-def test_a_head_trained_compared_and_saved(pairs_file, data_dir, monkeypatch):
-    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_file)
+def test_a_head_trained_compared_and_saved(pairs_zip, data_dir, monkeypatch):
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_zip)
     at.radio(key="lab_feature").set_value("chi2").run()
-    at = _open_pairs(at, pairs_file, key="lab_train")
+    at = _open_pairs(at, pairs_zip, key="lab_train")
     at.button(key="lab_fit_head").click().run()
     assert not at.exception, at.exception
     table = _table(at, "scorer")
@@ -104,12 +120,12 @@ def test_a_head_trained_compared_and_saved(pairs_file, data_dir, monkeypatch):
     assert "distance threshold" in at.info[0].value  # no operating point from a head
 
 
-def test_a_cancelled_embedding_says_what_was_kept(pairs_file, data_dir, monkeypatch):
+def test_a_cancelled_embedding_says_what_was_kept(pairs_zip, data_dir, monkeypatch):
     at = start_page(PAGE, data_dir, monkeypatch)
-    at.text_input(key="lab_pairs").set_value(str(pairs_file))
-    at.text_input(key="lab_root").set_value(str(pairs_file.parent)).run()
+    at.file_uploader(key="lab_upload").set_value(("lfw.zip", pairs_zip, "application/zip"))
+    at.run()
     # What the Cancel button's callback leaves behind when it interrupts the embedding.
-    inputs = ("LFW-format pairs file", str(pairs_file), str(pairs_file.parent))
+    inputs = ("Your labelled photos", hashlib.sha256(pairs_zip).hexdigest(), "pairs.txt")
     at.session_state["lab"] = {"inputs": inputs, "built": None, "cancelled": True}
     at.run()
     assert "Embedding was cancelled" in at.warning[0].value

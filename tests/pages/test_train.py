@@ -41,7 +41,14 @@ def _curves(at) -> dict[str, list[float]]:
     return {t["name"]: t["y"] for t in json.loads(chart.proto.spec)["data"]}
 
 
+@pytest.fixture(autouse=True)
+def server_roots(tmp_path_factory, monkeypatch):
+    """These tests name server folders (local mode is an admin): allow the tests' temp root."""
+    monkeypatch.setenv("VISIONLAB_SERVER_ROOTS", str(tmp_path_factory.getbasetemp()))
+
+
 def _train(at, folder: Path, epochs: int = 2):
+    at.radio(key="train_kind").set_value("A folder on this server").run()
     at.text_input(key="train_folder").set_value(str(folder))
     at.number_input(key="train_epochs").set_value(epochs)
     at.number_input(key="train_k").set_value(3).run()
@@ -127,7 +134,10 @@ def test_held_out_people_compared(tmp_path, monkeypatch, astronaut, grace_hopper
 
 def test_a_missing_folder_is_a_plain_error(tmp_path, monkeypatch):
     at = start_page(PAGE, tmp_path / "data", monkeypatch)
-    at = _train(at, tmp_path / "nowhere")
+    at.radio(key="train_kind").set_value("A folder on this server").run()
+    at.text_input(key="train_folder").set_value(str(tmp_path / "nowhere")).run()
     assert not at.exception, at.exception
-    assert at.error[0].value == f"no folder at {tmp_path / 'nowhere'}"
+    # The same sentence as for a folder outside the roots: it does not say what exists.
+    assert at.error[0].value.startswith("not an allowed folder: choose a folder under ")
+    assert at.button(key="train_start").disabled
     assert not at.metric

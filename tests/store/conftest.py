@@ -95,8 +95,11 @@ def gallery(open_gallery: Callable[..., Gallery]) -> Gallery:
 
 
 def chroma_ids(gallery: Gallery) -> set[str]:
-    """Every record id in the gallery's Chroma collection, read straight from Chroma."""
-    return set(gallery._index.collection.get(include=[])["ids"])
+    """Every record id in the gallery's Chroma collection, read straight from Chroma (after
+    reloading it, as a search would, when another process rebuilt it: an erasure)."""
+    with gallery._lock:
+        gallery._sync_index()
+        return set(gallery._index.collection.get(include=[])["ids"])
 
 
 def db_face_ids(gallery: Gallery) -> set[str]:

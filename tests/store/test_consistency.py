@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 
 import store.gallery
-from store import CorruptStore, Gallery, GalleryError, StoreUnavailable
+from store import (
+    CorruptStore,
+    Gallery,
+    GalleryError,
+    StorageFull,
+    StoreUnavailable,
+    StoreWriteFailed,
+)
 from tests.store.conftest import (
     FaceMaker,
     assert_consistent,
@@ -72,7 +79,7 @@ def test_failure_moving_the_chip_undoes_the_embedding(
         real_replace(src, dst)
 
     monkeypatch.setattr(store.gallery.os, "replace", replace)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageFull, match="is full"):  # a sentence, not errno text
         gallery.enroll("Grace", faces.face("grace"))
     monkeypatch.undo()
     _assert_untouched_by_failed_enrol(gallery, kept)
@@ -98,8 +105,9 @@ def test_failure_at_commit_leaves_nothing(gallery: Gallery, faces: FaceMaker) ->
     real_db = gallery._db
     gallery._db = _FailingCommit(real_db)  # type: ignore[assignment]
     try:
-        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        with pytest.raises(StorageFull, match="is full") as caught:
             gallery.enroll("Grace", faces.face("grace"))
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
         assert not real_db.in_transaction
     finally:
         gallery._db = real_db
@@ -122,7 +130,7 @@ def test_failed_merge_is_undone(
         real_replace(src, dst)
 
     monkeypatch.setattr(store.gallery.os, "replace", replace)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreWriteFailed):  # the disk's I/O error, as a sentence
         gallery.merge(keep.id, absorb.id)
     monkeypatch.undo()
     assert gallery.get_person(absorb.id).face_count == 3
@@ -292,7 +300,7 @@ def test_unreachable_chroma_server(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # free, and nobody listens once closed
-    with pytest.raises(StoreUnavailable, match="cannot reach the Chroma server"):
+    with pytest.raises(StoreUnavailable, match=f"server at 127.0.0.1:{port} is not reachable"):
         Gallery(tmp_path / "g", chroma_host="127.0.0.1", chroma_port=port)
 
 

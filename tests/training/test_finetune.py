@@ -11,6 +11,7 @@ import torch
 
 from engine.errors import ModelFileError
 from engine.faces.embedder import FaceEmbedder
+from engine.permissions import OPERATOR
 from engine.training import BASE_MODEL_ID, train_head
 from engine.training.finetune import (
     derive_finetune_id,
@@ -65,7 +66,7 @@ def test_only_convolutions_and_fc_learn(chips: np.ndarray, tmp_path: Path) -> No
     # The app embeds with the pretrained ResNet (+ a head): a fine-tuned model is refused
     # with a reason, not half-used.
     with pytest.raises(ModelFileError, match="fine-tuned ResNet"):
-        set_active_model(tmp_path, model_id, BASE_MODEL_ID)
+        set_active_model(tmp_path, model_id, BASE_MODEL_ID, actor=OPERATOR)
     path.write_bytes(b"junk")
     with pytest.raises(ModelFileError):
         load_finetuned(path)

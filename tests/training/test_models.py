@@ -12,6 +12,7 @@ import torch
 
 from engine.config import Settings
 from engine.errors import ModelFileError
+from engine.permissions import OPERATOR
 from engine.training import BASE_MODEL_ID, ProjectionHead, train_head
 from engine.training.models import (
     active_model_id,
@@ -50,7 +51,7 @@ def save(data_dir: Path, head: ProjectionHead, threshold: float | None = 0.55) -
         "metrics": {},
         "threshold": threshold,
     }
-    path, meta = save_trained_model(data_dir, head, metadata)
+    path, meta = save_trained_model(data_dir, head, metadata, actor=OPERATOR)
     assert path == checkpoint_path(data_dir, meta["model_id"]) and path.is_file()
     return meta["model_id"]
 
@@ -66,14 +67,15 @@ def test_saved_models_are_listed_and_one_can_be_chosen(tmp_path: Path) -> None:
     assert listed == {first, second}
     assert list_trained_models(tmp_path, "another-base") == []
 
-    set_active_model(tmp_path, second, BASE_MODEL_ID)
+    set_active_model(tmp_path, second, BASE_MODEL_ID, actor=OPERATOR)
     assert active_model_id(tmp_path) == second
     active = load_active_head(tmp_path, BASE_MODEL_ID)
     assert active.problem is None and active.head is not None and active.head.model_id == second
     x = np.random.default_rng(0).normal(size=(4, 128)).astype(np.float32)
     np.testing.assert_array_equal(active.head.project(x), scaled_head(seed=2).embed(x))
 
-    set_active_model(tmp_path, BASE_MODEL_ID, BASE_MODEL_ID)  # back to the pretrained model
+    # back to the pretrained model
+    set_active_model(tmp_path, BASE_MODEL_ID, BASE_MODEL_ID, actor=OPERATOR)
     assert (
         active_model_id(tmp_path) is None and load_active_head(tmp_path, BASE_MODEL_ID).head is None
     )
@@ -81,11 +83,11 @@ def test_saved_models_are_listed_and_one_can_be_chosen(tmp_path: Path) -> None:
 
 def test_a_model_that_cannot_load_is_refused_or_falls_back(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError):
-        set_active_model(tmp_path, f"{BASE_MODEL_ID}+head-00000000", BASE_MODEL_ID)
+        set_active_model(tmp_path, f"{BASE_MODEL_ID}+head-00000000", BASE_MODEL_ID, actor=OPERATOR)
     assert active_model_id(tmp_path) is None
 
     chosen = save(tmp_path, scaled_head())
-    set_active_model(tmp_path, chosen, BASE_MODEL_ID)
+    set_active_model(tmp_path, chosen, BASE_MODEL_ID, actor=OPERATOR)
     checkpoint_path(tmp_path, chosen).write_bytes(b"not a checkpoint")
     fallback = load_active_head(tmp_path, BASE_MODEL_ID)
     assert fallback.head is None and chosen in (fallback.problem or "")
@@ -113,9 +115,12 @@ def test_reembedding_gives_every_face_the_heads_vector(
     assert target.count_faces() == 0
 
     seen: list[tuple[int, int]] = []
-    summary = reembed_gallery(base, target, head.embed, progress=lambda d, t: seen.append((d, t)))
+    summary = reembed_gallery(
+        base, target, head.embed, progress=lambda d, t: seen.append((d, t)), actor=OPERATOR
+    )
     assert (summary.faces, summary.written, summary.already, summary.without_chip) == (6, 6, 0, 0)
     assert seen[-1] == (6, 6)
+
     def by_image(gallery: Gallery, person_id: str) -> dict[str, np.ndarray]:
         faces = gallery.faces_of(person_id)
         vectors = gallery.person_embeddings(person_id)
@@ -132,7 +137,7 @@ def test_reembedding_gives_every_face_the_heads_vector(
     probe = head.embed(faces.embedding("grace")[None])[0]
     assert target.search(probe, k=1, model_id=model_id)[0].person.id == grace.id
 
-    again = reembed_gallery(base, target, head.embed)
+    again = reembed_gallery(base, target, head.embed, actor=OPERATOR)
     assert (again.written, again.already) == (0, 6)
 
     # Deleting a person removes the vectors of every model.
@@ -149,10 +154,10 @@ def test_reembedding_can_be_cancelled_and_resumed(
     target = open_gallery(model_id=f"{BASE_MODEL_ID}+head-test")
     calls = iter(range(100))
     summary = reembed_gallery(
-        base, target, scaled_head().embed, should_stop=lambda: next(calls) >= 2
+        base, target, scaled_head().embed, should_stop=lambda: next(calls) >= 2, actor=OPERATOR
     )
     assert summary.cancelled and summary.written == 2
-    rest = reembed_gallery(base, target, scaled_head().embed)
+    rest = reembed_gallery(base, target, scaled_head().embed, actor=OPERATOR)
     assert (rest.written, rest.already) == (3, 2) and target.count_faces() == 5
 
 

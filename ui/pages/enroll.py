@@ -1,6 +1,7 @@
 """Enroll: put people's faces into the gallery, photo by photo or a whole folder at once.
 
-The folder field reads the server's own disk: it is meant for running the app locally.
+Bulk takes an uploaded zip from everyone; admins may also name a server folder under the roots
+the operator allowed (``ui.widgets.data_source``).
 """
 
 import streamlit as st
@@ -14,7 +15,11 @@ from engine.enrollment import (
 )
 from engine.errors import VisionLabError
 from store import NewFace
+from store.names import MAX_NAME_LENGTH, clean_name
+from ui.widgets.data_source import data_source, finish_upload
 from ui.widgets.face_widgets import analyze, image_inputs, open_gallery, pick_face, show_error
+from ui.widgets.jobs import heavy_job, queue_caption
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline
 
 NEW_PERSON = "➕ New person"
@@ -35,22 +40,42 @@ with photos_tab:
         if face is not None:
             chosen.append((analyzed, face))
     if chosen:
-        names = [p.name for p in gallery.people()]
-        existing = st.selectbox("Who is this?", [NEW_PERSON, *names], key="enroll_person")
-        name = (
-            st.text_input("Name of the new person", key="enroll_new_name").strip()
-            if existing == NEW_PERSON
-            else existing
+        # Options are ids (a selectbox shows format_func's text as plain text): an existing
+        # person is enrolled by id, so no name can stand for someone else.
+        people = {p.id: p for p in gallery.people()}
+        existing = st.selectbox(
+            "Who is this?",
+            [NEW_PERSON, *people],
+            format_func=lambda pid: pid if pid == NEW_PERSON else people[pid].name,
+            key="enroll_person",
         )
-        if st.button(f"Enrol {len(chosen)} face(s)", type="primary", disabled=not name):
+        typed = (
+            st.text_input(
+                "Name of the new person",
+                max_chars=MAX_NAME_LENGTH,
+                key="enroll_new_name",
+                help=f"1–{MAX_NAME_LENGTH} characters; invisible and text-direction characters "
+                "are not allowed.",
+            ).strip()
+            if existing == NEW_PERSON
+            else ""
+        )
+        if st.button(
+            f"Enrol {len(chosen)} face(s)",
+            type="primary",
+            disabled=existing == NEW_PERSON and not typed,
+        ):
             try:
+                # A new name is checked first (store.names): a refusal is one sentence.
+                person = people[existing] if existing != NEW_PERSON else clean_name(typed)
                 for analyzed, face in chosen:
                     new_face = NewFace.from_face(face, analyzed.sha256, face_pipeline().model_id)
-                    result = gallery.enroll(name, new_face, create=True)
+                    result = gallery.enroll(person, new_face, create=True)
+                    file, who = md_literal(analyzed.name), md_literal(result.person.name)
                     if result.status == "duplicate":
-                        st.info(f"{analyzed.name} was already enrolled for {result.person.name}.")
+                        st.info(f"{file} was already enrolled for {who}.")
                     else:
-                        st.success(f"Enrolled {analyzed.name} as {result.person.name}.")
+                        st.success(f"Enrolled {file} as {who}.")
             except VisionLabError as exc:
                 show_error(exc)
 
@@ -61,7 +86,12 @@ def _cancel_bulk() -> None:
 
 
 def _show_summary(summary: EnrollSummary) -> None:
-    if summary.cancelled:
+    if summary.stopped:
+        st.error(
+            f"{summary.stopped} The job stopped after {len(summary.outcomes)} of "
+            f"{summary.total} images; what was enrolled stays enrolled."
+        )
+    elif summary.cancelled:
         of_total = f" of {summary.total}" if summary.total else ""
         st.warning(
             f"Cancelled after {len(summary.outcomes)}{of_total} images; "
@@ -87,7 +117,7 @@ def _show_summary(summary: EnrollSummary) -> None:
         )
     if summary.ignored:
         with st.expander(f"{len(summary.ignored)} files ignored"):
-            st.write("\n".join(f"- {line}" for line in summary.ignored))
+            st.text("\n".join(summary.ignored))  # file names are the uploader's text
 
 
 with bulk_tab:
@@ -96,9 +126,8 @@ with bulk_tab:
         "(underscores read as spaces). Photos with several faces are skipped — in bulk there "
         "is nobody to ask which face is the person."
     )
-    archive = st.file_uploader("A zip file", type=["zip"], key="bulk_zip")
-    folder = st.text_input("…or a folder on this computer", key="bulk_folder").strip()
-    source = archive if archive is not None else folder or None
+    source = data_source("bulk")
+    st.caption(queue_caption())
     if st.button("Start bulk enrolment", type="primary", disabled=source is None):
         state = st.session_state.bulk = {
             "outcomes": [],
@@ -114,19 +143,23 @@ with bulk_tab:
         def _progress(done: int, total: int, outcome: FileOutcome) -> None:
             state["outcomes"].append(outcome)
             state["total"] = total
-            bar.progress(done / total, text=f"{done} / {total}: {outcome.item}")
+            bar.progress(done / total, text=f"{done} / {total}: {md_literal(outcome.item)}")
 
         try:
-            state["summary"] = enroll_folder(
-                face_pipeline(),
-                gallery,
-                source,
-                progress=_progress,
-                should_stop=lambda: state["cancelled"],
-            )
+            with heavy_job("bulk enrolment", should_stop=lambda: state["cancelled"]):
+                state["summary"] = enroll_folder(
+                    face_pipeline(),
+                    gallery,
+                    source.root,
+                    progress=_progress,
+                    should_stop=lambda: state["cancelled"],
+                )
         except VisionLabError as exc:
             st.session_state.bulk = None
             show_error(exc)
+        else:
+            if source.uploaded:  # done: the files go now (a cancelled job keeps them to resume)
+                finish_upload("bulk")
         bar.empty()
     state = st.session_state.get("bulk")
     if state is not None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from engine.errors import VisionLabError
+from engine.permissions import Action
 from store import Gallery, ImportSummary, Person
 from store.gallery import MAX_NAME_LENGTH
-from ui.widgets.access import ADMIN_ONLY, is_admin
+from ui.widgets.access import ADMIN_ONLY, current_actor
 from ui.widgets.face_widgets import (
     chip_image,
     confirmed,
@@ -20,6 +21,7 @@ from ui.widgets.face_widgets import (
     show_error,
     show_flash,
 )
+from ui.widgets.plain_text import md_literal
 
 THUMBNAILS_PER_ROW = 6
 
@@ -52,7 +54,7 @@ def import_message(name: str, summary: ImportSummary) -> str:
         else ""
     )
     return (
-        f"Imported {name}: {summary.faces_imported} faces{skipped}; "
+        f"Imported {md_literal(name)}: {summary.faces_imported} faces{skipped}; "
         f"{summary.people_created} new people, {summary.people_matched} matched to people "
         "already here."
     )
@@ -62,7 +64,7 @@ def show_faces_of(gallery: Gallery, person: Person) -> None:
     """The person's face chips, each with a confirmed Remove."""
     faces = gallery.faces_of(person.id)
     if not faces:
-        st.caption(f"{person.name} has no faces of this model yet.")
+        st.caption(f"{md_literal(person.name)} has no faces of this model yet.")
     for start in range(0, len(faces), THUMBNAILS_PER_ROW):
         row = faces[start : start + THUMBNAILS_PER_ROW]
         for column, face in zip(st.columns(THUMBNAILS_PER_ROW), row, strict=False):
@@ -75,7 +77,7 @@ def show_faces_of(gallery: Gallery, person: Person) -> None:
                     key=f"face_{face.id}",
                 ):
                     gallery.delete_face(face.id)
-                    flash(f"Removed a face of {person.name}.")
+                    flash(f"Removed a face of {md_literal(person.name)}.")
                     st.rerun()
 
 
@@ -86,15 +88,25 @@ def edit_person(gallery: Gallery, person: Person) -> None:
         new_name = st.text_input(
             "Name", value=person.name, max_chars=MAX_NAME_LENGTH, key=f"rename_{person.id}"
         ).strip()
-        if st.button("Rename", disabled=new_name in ("", person.name)):
-            gallery.rename(person.id, new_name)
-            flash(f"Renamed {person.name} to {new_name}.")
+        may_rename = current_actor().may(Action.RENAME)
+        if st.button(
+            "Rename",
+            disabled=not may_rename or new_name in ("", person.name),
+            help=None if may_rename else ADMIN_ONLY,
+        ):
+            renamed = gallery.rename(person.id, new_name)  # browse() shows a refusal
+            flash(f"Renamed {md_literal(person.name)} to {md_literal(renamed.name)}.")
             st.rerun()
     with notes_column:
         notes = st.text_area("Notes", value=person.notes, key=f"notes_{person.id}")
-        if st.button("Save notes", disabled=notes == person.notes):
+        may_edit = current_actor().may(Action.EDIT_NOTES)
+        if st.button(
+            "Save notes",
+            disabled=not may_edit or notes == person.notes,
+            help=None if may_edit else ADMIN_ONLY,
+        ):
             gallery.set_notes(person.id, notes)
-            flash(f"Saved the notes on {person.name}.")
+            flash(f"Saved the notes on {md_literal(person.name)}.")
             st.rerun()
 
 
@@ -104,7 +116,7 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
     if not others:
         return
     absorb_id = st.selectbox(
-        f"Merge another person into {person.name}",
+        f"Merge another person into {md_literal(person.name)}",
         others,
         index=None,
         format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
@@ -114,9 +126,10 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
     if absorb_id is None:
         return
     absorb = people[absorb_id]
+    absorb_name, person_name = md_literal(absorb.name), md_literal(person.name)
     st.caption(
-        f"All faces of {absorb.name} move to {person.name}, {absorb.name}'s notes are added "
-        f"to {person.name}'s, and the {absorb.name} record disappears."
+        f"All faces of {absorb_name} move to {person_name}, {absorb_name}'s notes are added "
+        f"to {person_name}'s, and the {absorb_name} record disappears."
     )
     if confirmed(
         f"Merge {absorb.name} into {person.name}…",
@@ -129,7 +142,7 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
         # The notes changed and the chosen record is gone: let both widgets start afresh.
         st.session_state.pop(f"notes_{person.id}", None)
         st.session_state.pop(f"merge_from_{person.id}", None)
-        flash(f"Merged {absorb.name} into {kept.name}: {kept.face_count} faces now.")
+        flash(f"Merged {absorb_name} into {md_literal(kept.name)}: {kept.face_count} faces now.")
         st.rerun()
 
 
@@ -141,7 +154,7 @@ def delete_person(gallery: Gallery, person: Person) -> None:
         key=f"person_{person.id}",
     ):
         gallery.delete_person(person.id)
-        flash(f"Deleted {person.name}.")
+        flash(f"Deleted {md_literal(person.name)}.")
         st.rerun()
 
 
@@ -186,13 +199,16 @@ def export_section(gallery: Gallery) -> None:
         "it up or move it to another machine. **The file contains biometric data**: store and "
         "share it as you would the gallery itself."
     )
+    may_export = current_actor().may(Action.EXPORT)
     st.download_button(
         "Download the gallery (.zip)",
-        data=lambda: export_bytes(gallery),
+        # A user gets no export behind the disabled button (and the store would refuse it).
+        data=(lambda: export_bytes(gallery)) if may_export else b"",
         file_name=f"vision-lab-gallery-{datetime.now(UTC):%Y-%m-%d}.zip",
         mime="application/zip",
         on_click="ignore",
-        disabled=gallery.count_people() == 0,
+        disabled=gallery.count_people() == 0 or not may_export,
+        help=None if may_export else ADMIN_ONLY,
         key="gallery_export",
     )
 
@@ -207,13 +223,13 @@ def import_section(gallery: Gallery) -> None:
         f"Uploads are limited to {st.get_option('server.maxUploadSize')} MB; import a larger "
         "export with `python cli.py import ZIP`."
     )
-    if not is_admin():
+    if not current_actor().may(Action.IMPORT):
         st.info(ADMIN_ONLY)
         return
     upload = st.file_uploader("A gallery export (.zip)", type=["zip"], key="gallery_import")
-    if upload is not None and st.button(f"Import {upload.name}", type="primary"):
+    if upload is not None and st.button(f"Import {md_literal(upload.name)}", type="primary"):
         try:
-            with st.spinner(f"Checking and importing {upload.name}…"):
+            with st.spinner(f"Checking and importing {md_literal(upload.name)}…"):
                 summary = import_upload(gallery, upload.name, upload.getvalue())
         except VisionLabError as exc:
             show_error(exc)

@@ -2,11 +2,14 @@
 
 "What are deep ConvNets learning?": index a set of images once (``engine.neurons.index``), then
 browse a layer's channels, each shown by the receptive-field patch that drives it hardest.
+
+An index of uploaded images is private to the session and lives in the upload's temporary
+folder (gone with it); an index of the gallery's chips or of an allowed server folder is shared
+under the data folder, and only an admin may build one (checked in ``build_shared_index``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -17,12 +20,13 @@ import streamlit as st
 from engine.errors import VisionLabError
 from engine.neurons.backbones import Backbone, available_backbones
 from engine.neurons.index import (
+    MAX_UPLOAD_IMAGES,
     META,
     NeuronIndex,
-    build_index,
-    dataset_fingerprint,
-    list_images,
+    build_private_index,
+    build_shared_index,
     load_index,
+    shared_indexes_dir,
 )
 from engine.neurons.maximize import maximize_channel
 from engine.neurons.patches import (
@@ -34,9 +38,13 @@ from engine.neurons.patches import (
     outlined,
     top_patches,
 )
+from engine.permissions import Action
+from ui.widgets.data_source import data_source, session_actor, uploaded
+from ui.widgets.jobs import heavy_job, queue_caption
 from ui.widgets.resources import neuron_backbone, settings
 
 STOP, CURRENT = "neurons_stop", "neurons_current"
+YOURS, CHIPS = "Your images", "The enrolled gallery's face chips"
 CHANNELS_PER_SHEET = 64
 DEFAULT_LAYERS = {"face": ["conv1", "res3c", "down1"], "vgg16": ["relu1_2", "relu3_3", "relu5_3"]}
 DEFAULT_LAYERS["vgg19"] = ["relu1_2", "relu3_4", "relu5_4"]
@@ -49,20 +57,23 @@ TITLES = {
 
 # --- what the page computes -------------------------------------------------------------------
 def neurons_dir() -> Path:
-    return settings().data_dir / "neurons"
+    return shared_indexes_dir(settings().data_dir)
 
 
-def index_folder(model: str, root: Path, layers: list[str], k: int, limit: int | None) -> Path:
-    """One folder per (model, layers, k, dataset contents): the same request resumes there."""
-    files = list_images(root)[:limit]
-    key = f"{model}|{','.join(layers)}|{k}|{dataset_fingerprint(root.resolve(), files)}"
-    return neurons_dir() / f"{model}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+def private_dir() -> Path | None:
+    """Where this session's index of its upload goes: inside the upload's temporary folder."""
+    upload = uploaded("neurons")
+    return upload.private_folder("neurons") if upload is not None else None
 
 
 def saved_indexes() -> list[Path]:
-    """Index folders under the data folder, newest first."""
-    found = neurons_dir().glob(f"*/{META}") if neurons_dir().is_dir() else []
-    return [p.parent for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+    """This session's private index folders, then the shared ones; newest first."""
+    found: list[Path] = []
+    for parent in (private_dir(), neurons_dir()):
+        if parent is not None and parent.is_dir():
+            metas = sorted(parent.glob(f"*/{META}"), key=lambda p: p.stat().st_mtime, reverse=True)
+            found += [p.parent for p in metas]
+    return found
 
 
 @st.cache_resource(max_entries=4)
@@ -72,21 +83,6 @@ def _load(folder: str, stamp: float) -> NeuronIndex:
 
 def open_index(folder: Path) -> NeuronIndex:
     return _load(str(folder), (folder / META).stat().st_mtime)
-
-
-def saved_uploads(files: list) -> Path:
-    """Uploaded images written once under the data folder, in a folder named by their hash."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode() + hashlib.sha256(f.getvalue()).digest())
-    folder = neurons_dir() / "uploads" / digest.hexdigest()[:12]
-    if not folder.is_dir():
-        partial = folder.with_suffix(".partial")
-        partial.mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(files):
-            (partial / f"{i:04d}_{Path(f.name).name}").write_bytes(f.getvalue())
-        partial.replace(folder)
-    return folder
 
 
 def channel_sheet(index: NeuronIndex, layer: str, first: int) -> np.ndarray:
@@ -106,9 +102,17 @@ def _stop() -> None:
     st.session_state[STOP] = True
 
 
-def _build(backbone: Backbone, root: Path, layers: list[str], k: int, limit: int | None) -> None:
-    layers = sorted(layers, key=backbone.layer_names.index)
-    folder = index_folder(backbone.name, root, layers, k, limit)
+def _build(
+    backbone: Backbone,
+    root: Path,
+    layers: list[str],
+    k: int,
+    limit: int | None,
+    max_images: int | None = None,
+    private: Path | None = None,
+) -> None:
+    """Index ``root`` into ``private`` (an upload's own folder) or, when None, the shared
+    indexes (admins only: the engine checks)."""
     st.button("Stop", key="neurons_stop_button", on_click=_stop)
     bar = st.progress(0.0, text="Indexing…")
     started = time.monotonic()
@@ -117,18 +121,21 @@ def _build(backbone: Backbone, root: Path, layers: list[str], k: int, limit: int
         rate = done / max(time.monotonic() - started, 1e-6)
         bar.progress(done / total, text=f"{done:,} / {total:,} images · {rate:.1f} images/s")
 
-    index = build_index(
-        backbone,
-        root,
-        folder,
-        layers,
-        k=k,
-        limit=limit,
-        progress=show,
-        should_stop=lambda: bool(st.session_state.get(STOP)),
-        max_pixels=settings().max_pixels,
-    )
-    st.session_state[CURRENT] = str(folder)
+    with heavy_job("neuron index", should_stop=lambda: bool(st.session_state.get(STOP))):
+        options = {
+            "k": k,
+            "limit": limit,
+            "progress": show,
+            "should_stop": lambda: bool(st.session_state.get(STOP)),
+            "max_pixels": settings().max_pixels,
+            "max_images": max_images,
+        }
+        actor, data_dir = session_actor(), settings().data_dir
+        if private is not None:
+            index = build_private_index(actor, backbone, root, private, layers, **options)
+        else:
+            index = build_shared_index(actor, backbone, root, data_dir, layers, **options)
+    st.session_state[CURRENT] = str(index.folder)
     if not index.complete:
         st.session_state["neurons_flash"] = (
             f"Stopped after {index.done:,} of {len(index.images):,} images: start again to "
@@ -157,24 +164,24 @@ with st.expander("Index a set of images", expanded=not saved_indexes()):
         key="neurons_model",
     )
     backbone = neuron_backbone(model)
+    # Indexing the gallery's chips makes a shared index: offered to those who may build one.
+    may_share = session_actor().may(Action.BUILD_SHARED_INDEX)
     source = st.radio(
-        "Images",
-        ["A folder on this server", "Upload images", "The enrolled gallery's face chips"],
-        horizontal=True,
-        key="neurons_source",
+        "Images", [YOURS, CHIPS] if may_share else [YOURS], horizontal=True, key="neurons_source"
     )
     root: Path | None = None
-    if source == "A folder on this server":
-        typed = st.text_input("Folder (searched recursively)", key="neurons_folder").strip()
-        root = Path(typed).expanduser() if typed else None
-    elif source == "Upload images":
-        uploads = st.file_uploader(
-            "Images",
-            type=["jpg", "jpeg", "png", "webp", "bmp"],
-            accept_multiple_files=True,
-            key="neurons_upload",
-        )
-        root = saved_uploads(uploads) if uploads else None
+    private: Path | None = None
+    if source == YOURS:
+        dataset = data_source("neurons", photos=True, what="a zip of images (searched in full)")
+        root = dataset.root if dataset is not None else None
+        private = private_dir() if dataset is not None and dataset.uploaded else None
+        if private is not None:
+            st.caption(
+                f"At most {MAX_UPLOAD_IMAGES:,} uploaded images per index. An index of uploaded "
+                "images is yours alone and temporary: it goes with the upload."
+            )
+        elif dataset is not None:
+            st.caption("An index of a server folder is shared: every user can browse it.")
     else:
         root = settings().data_dir / "gallery" / "chips"
         if root.is_dir():
@@ -182,7 +189,7 @@ with st.expander("Index a set of images", expanded=not saved_indexes()):
         else:
             st.info("Nobody is enrolled yet: enrol faces first, or choose another source.")
             root = None
-    if model == "face" and source != "The enrolled gallery's face chips":
+    if model == "face" and source != CHIPS:
         st.caption(
             "The face network expects aligned 150×150 face chips; other images are resized "
             "and centre-cropped to 150×150."
@@ -196,12 +203,14 @@ with st.expander("Index a set of images", expanded=not saved_indexes()):
     limit = int(
         right.number_input("At most this many images (0: all)", 0, value=0, key="neurons_limit")
     )
+    st.caption(queue_caption())
     if st.button(
         "Build index", type="primary", key="neurons_build", disabled=not (root and layers)
     ):
         st.session_state[STOP] = False
         try:
-            _build(backbone, root, layers, k, limit or None)
+            bound = MAX_UPLOAD_IMAGES if private is not None else None
+            _build(backbone, root, layers, k, limit or None, bound, private)
         except VisionLabError as exc:
             st.error(str(exc))
             st.stop()
@@ -216,7 +225,7 @@ choice = st.selectbox(
     "Index",
     indexes,
     index=indexes.index(Path(current)) if current and Path(current) in indexes else 0,
-    format_func=lambda p: p.name,
+    format_func=lambda p: p.name if p.parent == neurons_dir() else f"{p.name} (yours, temporary)",
     key="neurons_index",
 )
 try:
@@ -226,7 +235,7 @@ except VisionLabError as exc:
     st.stop()
 status = "complete" if index.complete else f"partial: {index.done:,} of {len(index.images):,}"
 st.caption(
-    f"{TITLES.get(index.model, index.model)} · {len(index.images):,} images from {index.root} "
+    f"{TITLES.get(index.model, index.model)} · {len(index.images):,} images from {index.root.name} "
     f"({status}) · top {index.k} · layers {', '.join(index.layers)}"
     + (f" · {len(index.skipped)} unreadable skipped" if index.skipped else "")
 )

@@ -45,6 +45,12 @@ st.markdown(
 - **Exports** (`cli.py export`, Gallery → Export) are full copies: delete the zip files too.
 - Uploaded photos are processed in memory and not stored, except the aligned face thumbnail of a
   face you enrol.
+- Uploaded **zips and photo sets** (Threshold lab, Train, Neurons, Enroll's bulk tab) are
+  unpacked into a temporary folder of your session only, outside the data folder, together with
+  anything made from them (their embeddings, a neuron index of them). It is removed when you
+  remove the upload, when the job that needed it ends (bulk enrolment, training), or when your
+  session ends; a folder left behind by a crash is swept after six hours unused. Nothing of an
+  upload is added to the evaluation caches; faces you enrol from it are stored like any other.
 """
 )
 st.subheader("Hosting")
@@ -53,6 +59,7 @@ st.markdown(
 When hosted, set a password or OpenID Connect login in `.streamlit/secrets.toml` (see the
 README): without one the app runs in *local mode* and anyone who reaches it can change the
 gallery. Only admins can delete, merge, import or switch the face model. Upload size is capped
-in `.streamlit/config.toml`.
+in `.streamlit/config.toml`. The app reads no folder of the server unless the operator lists
+it in `VISIONLAB_SERVER_ROOTS`, and then only for admins.
 """
 )

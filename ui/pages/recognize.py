@@ -14,6 +14,7 @@ from ui.widgets.face_widgets import (
     show_faces,
     threshold_slider,
 )
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline
 
 st.title("Recognize")
@@ -33,7 +34,10 @@ else:
     for upload in uploads:
         analyzed = analyze(upload)
         if analyzed.error:
-            st.error(f"{analyzed.name} can't be read as an image: {analyzed.error}.")
+            st.error(
+                f"{md_literal(analyzed.name)} can't be read as an image: "
+                f"{md_literal(analyzed.error)}."
+            )
             continue
         show_faces(analyzed)
         try:
@@ -45,10 +49,12 @@ else:
             continue
         for face, identified in zip(analyzed.faces, result.faces, strict=True):
             best = identified.best
-            nearest = f" (nearest: {best.person.name}, {best.distance:.3f})" if best else ""
+            nearest = (
+                f" (nearest: {md_literal(best.person.name)}, {best.distance:.3f})" if best else ""
+            )
             if identified.known:
                 st.markdown(
-                    f"**Face {identified.index + 1}: {identified.name}** — "
+                    f"**Face {identified.index + 1}: {md_literal(identified.name)}** — "
                     f"distance {best.distance:.3f}"
                 )
             else:

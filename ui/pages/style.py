@@ -21,6 +21,7 @@ from engine.images import load_image
 from engine.style import STYLE_LAYERS, StepLosses, StyleOptions, stylize
 from engine.style.examples import CONTENT_EXAMPLES, STYLE_EXAMPLES, available, load_example
 from engine.style.transfer import default_beta, output_shape, scale_shapes
+from ui.widgets.jobs import heavy_job, queue_caption
 from ui.widgets.resources import engine_status, fast_stylizer, settings, style_network
 
 STATE, STOP = "style", "style_stop"
@@ -150,14 +151,16 @@ def _run(content: np.ndarray, styles: list, options: StyleOptions) -> None:
             )
         return bool(st.session_state.get(STOP))
 
-    state["result"] = stylize(
-        content,
-        [s for _, s in styles],
-        options,
-        callback=on_step,
-        network=style_network(),
-        device=engine_status().device,
-    )
+    with heavy_job("style transfer", should_stop=lambda: bool(st.session_state.get(STOP))):
+        state["result"] = stylize(
+            content,
+            [s for _, s in styles],
+            options,
+            callback=on_step,
+            network=style_network(),
+            device=engine_status().device,
+            budget=settings().max_style_work,
+        )
     running.empty()
 
 
@@ -265,7 +268,26 @@ with controls:
             for col, name in zip(columns, STYLE_LAYERS, strict=True)
         }  # fmt: skip
     layers = {name: value for name, value in layers.items() if value > 0}
-    start = st.button("Start", key="style_start", type="primary", disabled=not layers)
+    # The budget is stated beside Start and enforced again by the engine (``stylize``).
+    budget = settings().max_style_work
+    work = StyleOptions(size=size, steps=steps, scales=scales, coarse_steps=steps).work(
+        content.shape[:2]
+    )
+    over_budget = work > budget
+    start = st.button(
+        "Start", key="style_start", type="primary", disabled=not layers or over_budget
+    )
+    budget_text = (
+        f"This run: {work:,} pixel-steps (size² × steps over the scales) of the "
+        f"{budget:,} one run may use here. {queue_caption()}"
+    )
+    if over_budget:
+        st.warning(
+            f"{budget_text} Lower the size, the steps or the scales to start; at {w}×{h} px, "
+            f"{budget // (h * w):,} steps on one scale fit."
+        )
+    else:
+        st.caption(budget_text)
 
 options = StyleOptions(
     size=size,

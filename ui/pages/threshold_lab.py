@@ -1,6 +1,8 @@
 """Threshold lab: which threshold to trust, measured on the analyst's own labelled pairs.
 
-Pairs come from an LFW-format pairs file, a ``<person>/<images>`` folder or the enrolled
+Pairs come from the analyst's own labelled photos — an uploaded zip laid out
+``<person>/<images>``, with an LFW-format pairs file in its root or not (admins may also name a
+server folder under the allowed roots; see ``ui.widgets.data_source``) — or from the enrolled
 gallery. The page shows how genuine and impostor scores overlap, the errors at any threshold,
 ROC / DET / TAR at fixed FARs and the worst errors; saves the operating point Verify and
 Recognize use; and trains a verification head to compare with the plain distance.
@@ -8,11 +10,13 @@ Recognize use; and trains a verification head to compare with the plain distance
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from engine.data_sources import Dataset
 from engine.errors import VisionLabError
 from engine.evaluation.datasets import (
     DEFAULT_IMPOSTOR_SAMPLE,
@@ -38,8 +42,11 @@ from engine.evaluation.protocol import (
     worst_errors,
 )
 from engine.evaluation.scoring import DistanceScorer, evaluate
+from engine.permissions import Action
 from engine.verification import default_threshold
 from ui.widgets import lab_charts
+from ui.widgets.access import ADMIN_ONLY, current_actor
+from ui.widgets.data_source import data_source
 from ui.widgets.face_widgets import (
     embed_pairs_with_progress,
     flash,
@@ -47,9 +54,11 @@ from ui.widgets.face_widgets import (
     show_error,
     show_flash,
 )
+from ui.widgets.jobs import heavy_job
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline, settings
 
-PAIRS_FILE, FOLDER, GALLERY = "LFW-format pairs file", "Folder of people", "Enrolled gallery"
+YOURS, GALLERY = "Your labelled photos", "Enrolled gallery"
 BY_HAND, AT_FAR, AT_EER = "By hand", "At a target FAR", "At the EER"
 
 
@@ -77,28 +86,26 @@ def _sample_inputs(key: str) -> tuple[int, int]:
 def labelled_pairs(key: str, action: str) -> tuple[EmbeddedPairs, GalleryFaces | None] | None:
     """Inputs for one pair set and its button; the embedded pairs (and the gallery's faces for
     gallery pairs) once built, kept for the session while the inputs stay the same."""
-    source = st.radio(
-        "Pairs from", [PAIRS_FILE, FOLDER, GALLERY], horizontal=True, key=f"{key}_source"
-    )
-    if source == PAIRS_FILE:
-        left, right = st.columns(2)
-        pairs_file = left.text_input("Pairs file (a path on this server)", key=f"{key}_pairs")
-        root = right.text_input("Image root", key=f"{key}_root")
-        inputs: tuple = (source, pairs_file.strip(), root.strip())
-        ready = bool(pairs_file.strip() and root.strip())
-    elif source == FOLDER:
-        folder = st.text_input(
-            "Folder laid out <person>/<images> (a path on this server)", key=f"{key}_folder"
+    source = st.radio("Pairs from", [YOURS, GALLERY], horizontal=True, key=f"{key}_source")
+    dataset: Dataset | None = None
+    if source == YOURS:
+        dataset = data_source(
+            key,
+            allow_pairs=True,
+            what="a zip laid out <person>/<images> (an LFW-format pairs file in its root, if "
+            "you have one)",
         )
-        inputs = (source, folder.strip(), *_sample_inputs(key))
-        ready = bool(folder.strip())
+        pairs_file = dataset.pairs_file.name if dataset and dataset.pairs_file else None
+        samples = _sample_inputs(key) if dataset is not None and pairs_file is None else ()
+        inputs: tuple = (source, dataset and dataset.identity, pairs_file, *samples)
+        ready = dataset is not None
     else:
         inputs = (source, *_sample_inputs(key))
         ready = True
     if st.button(action, key=f"{key}_go", type="primary", disabled=not ready):
         state = st.session_state[key] = {"inputs": inputs, "built": None, "cancelled": False}
         try:
-            state["built"] = _build(key, inputs)
+            state["built"] = _build(key, inputs, dataset)
         except EmbeddingCancelled:
             pass  # shown below, as after a click on Cancel
         except (VisionLabError, ValueError, OSError) as exc:
@@ -106,7 +113,7 @@ def labelled_pairs(key: str, action: str) -> tuple[EmbeddedPairs, GalleryFaces |
             if isinstance(exc, VisionLabError):
                 show_error(exc)
             else:  # a malformed pairs file, an unreadable folder
-                st.error(str(exc))
+                st.error(md_literal(exc))  # it names the user's files
             return None
     state = st.session_state.get(key)
     if not state or state["inputs"] != inputs:
@@ -120,26 +127,30 @@ def labelled_pairs(key: str, action: str) -> tuple[EmbeddedPairs, GalleryFaces |
     return state["built"]
 
 
-def _build(key: str, inputs: tuple) -> tuple[EmbeddedPairs, GalleryFaces | None]:
-    source = inputs[0]
-    if source == GALLERY:
+def _build(
+    key: str, inputs: tuple, dataset: Dataset | None
+) -> tuple[EmbeddedPairs, GalleryFaces | None]:
+    if dataset is None:  # the gallery
         faces = gallery_faces(open_gallery())
         return pairs_from_gallery(faces, impostors=inputs[1], seed=inputs[2]), faces
-    if source == PAIRS_FILE:
-        pairs = pairs_from_file(Path(inputs[1]).expanduser(), Path(inputs[2]).expanduser())
+    if dataset.pairs_file is not None:
+        pairs = pairs_from_file(dataset.pairs_file, dataset.root)
     else:
-        pairs = pairs_from_folder(Path(inputs[1]).expanduser(), impostors=inputs[2], seed=inputs[3])
+        pairs = pairs_from_folder(dataset.root, impostors=inputs[3], seed=inputs[4])
+        pairs = replace(pairs, name=dataset.name)
     running = st.empty()  # the progress and its Cancel button, gone once done
     with running.container():
-        st.caption(pairs.note)
+        st.caption(md_literal(pairs.note))
         # Clicking Cancel interrupts this run; its callback marks the job cancelled so the
         # next run says so instead of starting again.
         st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
         bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
 
-    embedded = embed_pairs_with_progress(
-        pairs, bar, should_stop=lambda: bool(st.session_state[key]["cancelled"])
-    )
+    cancelled = lambda: bool(st.session_state[key]["cancelled"])  # noqa: E731
+    with heavy_job("embedding of the pair set", should_stop=cancelled):
+        embedded = embed_pairs_with_progress(
+            pairs, bar, should_stop=cancelled, cache_dir=dataset.cache_dir
+        )
     running.empty()
     return embedded, None
 
@@ -172,9 +183,9 @@ def _show_pairs(embedded: EmbeddedPairs, rows: list[PairRow], unit: str) -> None
         for column, image in ((left, row.image_a), (right, row.image_b)):
             chip, name = _chip(embedded, image), _image_name(embedded, image)
             if chip is None:
-                column.caption(f"{name} (no chip)")
+                column.caption(f"{md_literal(name)} (no chip)")
             else:
-                column.image(chip, caption=name, width=96)
+                column.image(chip, caption=md_literal(name), width=96)
         st.caption(f"{unit} {row.score:.3f}")
 
 
@@ -194,7 +205,7 @@ notes = [embedded.pairs.note]
 notes += [f"{label}: {count:,}" for label, count in embedded.status_counts().items()]
 if embedded.dropped_pairs:
     notes.append(f"{embedded.dropped_pairs:,} pairs dropped (an image without embedding)")
-st.caption(" · ".join(notes))
+st.caption(md_literal(" · ".join(notes)))  # the pairs' note names the user's files
 
 heads = saved_heads(settings().data_dir, embedded.model_id)
 scorer_name = st.selectbox(
@@ -363,7 +374,7 @@ if faces is not None:
 
 st.subheader("Operating point")
 current = default_threshold(settings(), embedded.model_id)
-st.caption(f"Verify and Recognize now use {current.value:.3f}: {current.source}.")
+st.caption(f"Verify and Recognize now use {current.value:.3f}: {md_literal(current.source)}.")
 if scores.higher_is_same:
     st.info(
         "The saved operating point is a distance threshold: choose the distance scorer to save "
@@ -374,9 +385,11 @@ else:
     if far_row is not None:
         rule = f"at FAR ≤ {far_row.target_far:.0e}"
     unmeasurable = far_row is not None and not far_row.measurable
+    may_save_point = current_actor().may(Action.SAVE_OPERATING_POINT)
     if st.button(
         f"Save {threshold:.3f} as the operating point ({rule})",
-        disabled=unmeasurable,
+        disabled=unmeasurable or not may_save_point,
+        help=None if may_save_point else ADMIN_ONLY,
         key="lab_save_point",
     ):
         point = operating_point(
@@ -386,10 +399,14 @@ else:
             dataset=embedded.pairs.name,
             method=rule or "",
         )
-        save_operating_point(settings().data_dir, point)
+        try:
+            save_operating_point(settings().data_dir, point, actor=current_actor())
+        except VisionLabError as exc:
+            show_error(exc)
+            st.stop()
         flash(
             f"Saved {point.threshold:.3f} (FAR {point.far:.2%}, FRR {point.frr:.2%} on "
-            f"{point.dataset}): Verify and Recognize now start from it."
+            f"{md_literal(point.dataset)}): Verify and Recognize now start from it."
         )
         st.rerun()
 
@@ -465,19 +482,29 @@ if training is not None:
             hide_index=True,
             key="lab_head_table",
         )
-        st.caption(f"Thresholds chosen on the training pairs ({train.pairs.name}).")
+        st.caption(f"Thresholds chosen on the training pairs ({md_literal(train.pairs.name)}).")
         st.plotly_chart(lab_charts.roc_figure(compared), key="lab_head_roc")
         name = st.text_input(
             "Save as", value=f"{feature}-{Path(train.pairs.name).stem}", key="lab_head_name"
         )
         head = head_eval.head  # fitted on the training pairs
+        may_save = current_actor().may(Action.SAVE_MODEL)
         if head is not None and st.button(
-            "Save head", key="lab_save_head", disabled=not name.strip()
+            "Save head",
+            key="lab_save_head",
+            disabled=not name.strip() or not may_save,
+            help=None if may_save else ADMIN_ONLY,
         ):
             metrics = head_eval.report.as_dict()
-            path = head.with_metadata(
-                evaluated_on=embedded.pairs.name,
-                metrics={k: metrics[k] for k in ("accuracy", "roc_auc", "eer", "threshold")},
-            ).save(settings().data_dir, name)
-            flash(f"Saved the head as {path.stem}: choose it as the scorer on Verify.")
-            st.rerun()
+            try:
+                path = head.with_metadata(
+                    evaluated_on=embedded.pairs.name,
+                    metrics={k: metrics[k] for k in ("accuracy", "roc_auc", "eer", "threshold")},
+                ).save(settings().data_dir, name, actor=current_actor())
+            except ValueError as exc:  # a name with no letters or digits
+                st.error(f"Can't save the head: {exc}.")
+            except VisionLabError as exc:
+                show_error(exc)
+            else:
+                flash(f"Saved the head as {path.stem}: choose it as the scorer on Verify.")
+                st.rerun()

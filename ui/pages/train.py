@@ -1,20 +1,21 @@
 """Train: a Siamese embedding head learned with triplet loss on a folder of people.
 
-The pretrained face ResNet stays frozen; the page embeds the folder once (cached on disk, as the
-threshold lab does), trains ``engine.training``'s projection head on those embeddings with live
-curves, compares it with the plain distance on held-out people and saves it as a checkpoint.
+The pretrained face ResNet stays frozen; the page embeds the folder (an upload, or an allowed
+server folder: ``ui.widgets.data_source``) once, cached as the threshold lab does; trains
+``engine.training``'s projection head on those embeddings with live curves, compares it with
+the plain distance on held-out people and saves it as a checkpoint.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from engine.data_sources import Dataset
 from engine.errors import VisionLabError
 from engine.evaluation.datasets import (
     EmbeddedPairs,
@@ -23,10 +24,14 @@ from engine.evaluation.datasets import (
 )
 from engine.evaluation.metrics import best_threshold
 from engine.evaluation.scoring import DistanceScorer, PairScores, VerificationReport, evaluate
+from engine.permissions import Action
 from engine.training import MINERS, EpochStats, TrainResult, train_head
 from engine.training.models import save_trained_model
 from ui.widgets import lab_charts
+from ui.widgets.access import ADMIN_ONLY, current_actor
+from ui.widgets.data_source import data_source, finish_upload
 from ui.widgets.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
+from ui.widgets.jobs import heavy_job
 from ui.widgets.model_choice import model_choice_section
 from ui.widgets.resources import base_face_pipeline, engine_status, settings
 
@@ -112,11 +117,16 @@ def _stop() -> None:
     st.session_state[STOP] = True
 
 
-def _run(folder: str, options: dict) -> None:
+def _run(dataset: Dataset, options: dict) -> None:
     """Embed the folder, then train, drawing the curves as epochs end; results go to
     ``st.session_state[STATE]`` as they come, so a Stop keeps the epochs done."""
-    state = st.session_state[STATE] = {"folder": folder, "options": options, "history": []}
-    pairs = pairs_from_folder(Path(folder).expanduser(), seed=options["seed"])
+    state = st.session_state[STATE] = {
+        "data": dataset.identity,
+        "data_name": dataset.name if dataset.uploaded else str(dataset.root),
+        "options": options,
+        "history": [],
+    }
+    pairs = pairs_from_folder(dataset.root, seed=options["seed"])
     running = st.empty()
     with running.container():
         st.caption(pairs.note)
@@ -131,6 +141,7 @@ def _run(folder: str, options: dict) -> None:
         bar,
         should_stop=lambda: bool(st.session_state.get(STOP)),
         pipeline=base_face_pipeline(),
+        cache_dir=dataset.cache_dir,
     )
     state["embedded"] = embedded
     identities = np.asarray(pairs.identities)
@@ -207,9 +218,7 @@ embeddings (`x ↦ x + Wx + b`, starting as the identity), which trains in secon
 )
 show_flash()
 
-folder = st.text_input(
-    "Folder laid out <person>/<images> (a path on this server)", key="train_folder"
-).strip()
+dataset = data_source("train")
 left, middle, right = st.columns(3)
 options = {
     "alpha": left.number_input("Margin α", 0.0, 2.0, 0.2, 0.05, key="train_alpha"),
@@ -236,10 +245,13 @@ options = {
         "that verifies them best — epoch 0, the pretrained model, included (10+ people).",
     ),
 }
-if st.button("Start training", key="train_start", type="primary", disabled=not folder):
+if st.button("Start training", key="train_start", type="primary", disabled=dataset is None):
     st.session_state[STOP] = False
     try:
-        _run(folder, options)
+        with heavy_job("training", should_stop=lambda: bool(st.session_state.get(STOP))):
+            _run(dataset, options)
+        if dataset.uploaded:  # the embeddings are in memory: the files are done with
+            finish_upload("train")
     except EmbeddingCancelled:
         pass  # shown below, as after any Stop
     except VisionLabError as exc:
@@ -325,10 +337,22 @@ def show_run(state: dict) -> None:
             "training people set aside (held-out ROC AUC "
             f"{result.baseline.auc:.5f} before training)."
         )
-    if st.button("Save this model", key="train_save"):
-        metadata = result.metadata(data=state["folder"])
+    may_save = current_actor().may(Action.SAVE_MODEL)
+    if st.button(
+        "Save this model",
+        key="train_save",
+        disabled=not may_save,
+        help=None if may_save else ADMIN_ONLY,
+    ):
+        metadata = result.metadata(data=state["data_name"])
         metadata.update(threshold=state.get("threshold"), **_figures(state.get("comparison")))
-        path, meta = save_trained_model(settings().data_dir, result.model, metadata)
+        try:
+            path, meta = save_trained_model(
+                settings().data_dir, result.model, metadata, actor=current_actor()
+            )
+        except VisionLabError as exc:
+            show_error(exc)
+            st.stop()
         flash(f"Saved {meta['model_id']} to {path}. Choose it under **Model in use** below.")
         st.rerun()
 
@@ -349,7 +373,9 @@ def _figures(comparison: dict[str, VerificationReport] | None) -> dict:
 
 
 state = st.session_state.get(STATE)
-if state and state["folder"] == folder and state["options"] == options:
+# The run stays shown once its upload is removed (after the run); another dataset hides it.
+shown = state and (dataset is None or dataset.identity == state["data"])
+if shown and state["options"] == options:
     show_run(state)
 st.divider()
 model_choice_section()

@@ -14,6 +14,7 @@ from engine.verification import (
     verify_embeddings,
 )
 from ui.widgets.face_widgets import chip_image, one_face, open_gallery, show_error, threshold_slider
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline, settings
 
 TWO_PHOTOS = "Two photos"
@@ -36,7 +37,10 @@ def verify_by_head(
         key=f"verify_head_threshold_{name}",
         help="At or above it: same person. Higher is stricter.",
     )
-    default = f"the head {name}'s default {head.threshold:.2f} (trained on {trained_on})"
+    default = (
+        f"the head {md_literal(name)}'s default {head.threshold:.2f} "
+        f"(trained on {md_literal(trained_on)})"
+    )
     source = default if abs(threshold - round(head.threshold, 2)) < 1e-9 else "set with the slider"
     st.caption(f"Default {head.threshold:.2f}: {default}.")
     chips = st.columns([1, 1, 3])

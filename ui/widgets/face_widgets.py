@@ -22,13 +22,19 @@ from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
 from engine.faces.pipeline import Face, FacePipeline
 from engine.images import load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
-from store import CorruptStore, FaceNotFound, Gallery, GalleryError, PersonNotFound
-from ui.widgets.access import ADMIN_ONLY, is_admin
+from store import CorruptStore, FaceNotFound, GalleryError, PersonNotFound, StoreFault
+from store.guarded import GuardedGallery
+from ui.widgets.access import ADMIN_ONLY, current_actor, is_admin
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline, gallery, settings
 
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 _ANALYSES_KEY = "face_analyses"
-_ANALYSES_KEPT = 16  # per session: enough for a batch of uploads, small enough for memory
+_SHOWN_KEY = "face_uploads_shown"
+_ANALYSES_SPARE = 16  # kept beyond the photos on the page now: ones removed a moment ago
+MAX_PHOTOS_PER_INPUT = 50
+"""Photos one input takes at a time; the session's analysis cache is sized by what its inputs
+hold now, so this bounds its memory (previews ≤ 1024 px, chips)."""
 _PREVIEW_SIDE = 1024  # previews are kept, not the decoded photos (up to 50 MP each)
 
 
@@ -57,11 +63,18 @@ def image_inputs(label: str, key: str, *, multiple: bool = True) -> list[ImageUp
     """File upload (one or many) plus an optional camera shot."""
     files = st.file_uploader(label, type=IMAGE_TYPES, accept_multiple_files=multiple, key=key)
     files = files if isinstance(files, list) else [files] if files else []
+    if len(files) > MAX_PHOTOS_PER_INPUT:
+        st.warning(
+            f"{len(files)} photos were given; the first {MAX_PHOTOS_PER_INPUT} are used. Add "
+            "the others in another round, or use bulk enrolment."
+        )
+        files = files[:MAX_PHOTOS_PER_INPUT]
     uploads = [_upload(f.name, f.getvalue()) for f in files]
     if st.toggle("Take a photo with the camera", key=f"{key}_use_camera"):
         shot = st.camera_input("Camera", key=f"{key}_camera")
         if shot is not None:
             uploads.append(_upload("camera photo", shot.getvalue()))
+    st.session_state.setdefault(_SHOWN_KEY, {})[key] = len(uploads)
     return uploads
 
 
@@ -71,24 +84,32 @@ def _upload(name: str, data: bytes) -> ImageUpload:
 
 def analyze(upload: ImageUpload) -> AnalyzedImage:
     """Faces of an upload; a rerun (any widget change) reuses the result instead of
-    re-running the detector, since uploads come back as the same bytes."""
+    re-running the detector, since uploads come back as the same bytes.
+
+    The cache is this session's, keyed by the model and the bytes' SHA-256, and holds every
+    photo the session's inputs hold now plus a few spare: a page showing more photos than a
+    fixed-size cache would evict each one before its next use and re-analyse them all on every
+    rerun."""
+    pipeline = face_pipeline()
     cache: OrderedDict[str, AnalyzedImage] = st.session_state.setdefault(
         _ANALYSES_KEY, OrderedDict()
     )
-    if upload.sha256 in cache:
-        cache.move_to_end(upload.sha256)
-        return cache[upload.sha256]
+    key = f"{pipeline.model_id}:{upload.sha256}"
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
     try:
         image = load_image(upload.data, max_pixels=settings().max_pixels)
-        with st.spinner(f"Looking for faces in {upload.name}…"):
-            faces = face_pipeline().analyze(image)
+        with st.spinner(f"Looking for faces in {md_literal(upload.name)}…"):
+            faces = pipeline.analyze(image)
         preview = draw_numbered_boxes(image, faces)
         preview.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
         analyzed = AnalyzedImage(upload.name, upload.sha256, preview, faces)
     except InvalidImage as exc:
         analyzed = AnalyzedImage(upload.name, upload.sha256, None, [], error=str(exc))
-    cache[upload.sha256] = analyzed
-    while len(cache) > _ANALYSES_KEPT:
+    cache[key] = analyzed
+    shown = sum(st.session_state.get(_SHOWN_KEY, {}).values())
+    while len(cache) > shown + _ANALYSES_SPARE:
         cache.popitem(last=False)
     return analyzed
 
@@ -118,7 +139,7 @@ def show_faces(analyzed: AnalyzedImage) -> None:
     """The photo with numbered boxes and a row of the aligned chips the model compares."""
     if analyzed.preview is None:
         return
-    st.image(analyzed.preview, caption=analyzed.name, width=320)
+    st.image(analyzed.preview, caption=md_literal(analyzed.name), width=320)
     if analyzed.faces:
         st.image(
             [f.chip for f in analyzed.faces],
@@ -131,20 +152,23 @@ def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:
     """Show the image's faces; the one face, the user's pick among several, or None with the
     reason shown (unreadable file, no face)."""
     if analyzed.error:
-        st.error(f"{analyzed.name} can't be read as an image: {analyzed.error}.")
+        st.error(
+            f"{md_literal(analyzed.name)} can't be read as an image: {md_literal(analyzed.error)}."
+        )
         return None
     show_faces(analyzed)
     faces = analyzed.faces
     if not faces:
         st.error(
-            f"No face was found in {analyzed.name}. Try a photo where the face is larger, "
+            f"No face was found in {md_literal(analyzed.name)}. Try a photo where the face is "
+            "larger, "
             "frontal and well lit."
         )
         return None
     if len(faces) == 1:
         return faces[0]
     index = st.radio(
-        f"{len(faces)} faces in {analyzed.name}: which one?",
+        f"{len(faces)} faces in {md_literal(analyzed.name)}: which one?",
         range(len(faces)),
         format_func=lambda i: f"Face {i + 1}",
         horizontal=True,
@@ -175,16 +199,17 @@ def threshold_slider(key: str) -> Threshold:
         key=key,
         help="At or below it: same person. Lower is stricter (fewer false matches, more misses).",
     )
-    st.caption(f"Default {default.value:.2f}: {default.source}.")
+    st.caption(f"Default {default.value:.2f}: {md_literal(default.source)}.")
     if abs(value - round(default.value, 2)) < 1e-9:
         return default
     return Threshold(value, "set with the slider")
 
 
-def open_gallery() -> Gallery:
-    """The cached gallery, or a plain message and a stopped page when it cannot open."""
+def open_gallery() -> GuardedGallery:
+    """The cached gallery as this session's actor may use it (every change passes the
+    permission table), or a plain message and a stopped page when it cannot open."""
     try:
-        return gallery()
+        return GuardedGallery(gallery(), current_actor())
     except VisionLabError as exc:
         show_error(exc)
         st.stop()
@@ -192,34 +217,39 @@ def open_gallery() -> Gallery:
 
 
 def show_error(exc: VisionLabError) -> None:
-    """An engine or store error as a sentence a user can act on."""
+    """An engine or store error as a sentence a user can act on. Its text may hold a name or a
+    file name, so it is shown as a literal (``md_literal``), never as Markdown."""
+    text = md_literal(exc)
     if isinstance(exc, EmptyGallery):
         st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
     elif isinstance(exc, InvalidImage):
-        st.error(f"That file can't be read as an image: {exc}.")
+        st.error(f"That file can't be read as an image: {text}.")
     elif isinstance(exc, NoFaceFound):
         st.error(
             "No face was found in the photo. Try one where the face is larger, frontal and "
             "well lit."
         )
     elif isinstance(exc, ModelMismatch):
-        st.error(f"The gallery was built with another face model, so it can't be used here: {exc}")
+        st.error(f"The gallery was built with another face model, so it can't be used here: {text}")
     elif isinstance(exc, (PersonNotFound, FaceNotFound)):
-        st.error(f"That is no longer in the gallery (deleted in another tab?): {exc}")
+        st.error(f"That is no longer in the gallery (deleted in another tab?): {text}")
     elif isinstance(exc, CorruptStore):
-        st.error(f"The gallery's files can't be read: {exc}")
+        st.error(f"The gallery's files can't be read: {text}")
+    elif isinstance(exc, StoreFault):  # one sentence already: what failed, what to do
+        st.error(text)
     elif isinstance(exc, GalleryError):
-        st.error(f"The gallery refused: {exc}")
+        st.error(f"The gallery refused: {text}")
     else:
-        st.error(str(exc))
+        st.error(text)
 
 
 def chip_image(path: str | Path, caption: str) -> None:
-    """A stored face chip, or a note when its file has gone missing from disk."""
+    """A stored face chip, or a note when its file has gone missing from disk. ``caption`` is
+    plain text (it usually holds a person's name): it is shown literally."""
     if Path(path).is_file():
-        st.image(str(path), caption=caption, width=96)
+        st.image(str(path), caption=md_literal(caption), width=96)
     else:
-        st.caption(f"{caption} (chip file missing)")
+        st.caption(f"{md_literal(caption)} (chip file missing)")
 
 
 def confirmed(
@@ -228,16 +258,18 @@ def confirmed(
     """A button that asks before acting: True only on the run where the user says yes.
 
     Confirmed actions delete or rewrite stored data, so by default only an admin gets them
-    (``pages.access``; everyone is admin in local mode)."""
+    (``pages.access``; everyone is admin in local mode). ``label`` and ``question`` are plain
+    text, shown literally: they name people, and a name must not be able to reword the
+    question."""
     pending_key = "pending_confirmation"
     allowed = is_admin() or not admin_only
     if st.session_state.get(pending_key) != key or not allowed:
         help_text = None if allowed else ADMIN_ONLY
-        if st.button(label, key=f"ask_{key}", disabled=not allowed, help=help_text):
+        if st.button(md_literal(label), key=f"ask_{key}", disabled=not allowed, help=help_text):
             st.session_state[pending_key] = key
             st.rerun()
         return False
-    st.warning(question)
+    st.warning(md_literal(question))
     yes, no = st.columns(2)
     if yes.button(yes_label, key=f"yes_{key}", type="primary"):
         del st.session_state[pending_key]
@@ -264,9 +296,11 @@ def embed_pairs_with_progress(
     bar: DeltaGenerator,
     should_stop: Callable[[], bool],
     pipeline: FacePipeline | None = None,
+    cache_dir: Path | None = None,
 ) -> EmbeddedPairs:
     """Embed a pair set's images through the shared on-disk cache, filling ``bar``, with
-    ``pipeline`` (default: the model in use).
+    ``pipeline`` (default: the model in use). ``cache_dir`` replaces the shared cache (an
+    upload caches inside its own temporary folder, so nothing of it outlives it).
 
     The Threshold lab and the Train page both embed this way, so a folder embedded on one
     page is read from the cache on the other.
@@ -278,7 +312,7 @@ def embed_pairs_with_progress(
     return embed_pair_set(
         pipeline or face_pipeline(),
         pairs,
-        settings().data_dir / "cache",
+        cache_dir or settings().data_dir / "cache",
         progress=show,
         should_stop=should_stop,
     )

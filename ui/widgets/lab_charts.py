@@ -1,5 +1,7 @@
 """The threshold lab's plotly figures, tables and downloads: built from engine results, so the
-page script stays a list of widgets and one chart per question."""
+page script stays a list of widgets and one chart per question. Plotly renders HTML tags in
+trace names and titles: a label that can come from the user (a head's name) goes through
+``plotly_literal``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import plotly.graph_objects as go
 
 from engine.evaluation.metrics import ErrorCounts, OpenSetCurve, TarAtFar
 from engine.evaluation.scoring import PairScores, VerificationReport
+from ui.widgets.plain_text import plotly_literal
 
 GENUINE_COLOUR, IMPOSTOR_COLOUR = "seagreen", "darkorange"
 _LAYOUT = {"height": 360, "margin": {"l": 50, "r": 20, "t": 40, "b": 45}}
@@ -64,7 +67,7 @@ def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
                 x=report.roc.far[shown],
                 y=report.roc.tar[shown],
                 mode="lines",
-                name=f"{label} (AUC {report.roc_auc:.4f})",
+                name=f"{plotly_literal(label)} (AUC {report.roc_auc:.4f})",
                 customdata=report.roc.thresholds[shown],
                 hovertemplate="FAR %{x:.2e}<br>TAR %{y:.4f}<br>threshold %{customdata:.3f}",
             )
@@ -76,7 +79,7 @@ def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
                     y=[1 - report.eer],
                     mode="markers",
                     marker={"size": 10, "symbol": "x"},
-                    name=f"{label} EER {report.eer:.2%}",
+                    name=f"{plotly_literal(label)} EER {report.eer:.2%}",
                 )
             )
     figure.update_layout(
@@ -97,7 +100,7 @@ def det_figure(report: VerificationReport) -> go.Figure:
             x=det.far[shown],
             y=det.frr[shown],
             mode="lines",
-            name=report.scorer,
+            name=plotly_literal(report.scorer),
             customdata=det.thresholds[shown],
             hovertemplate="FAR %{x:.2e}<br>FRR %{y:.2e}<br>threshold %{customdata:.3f}",
         )

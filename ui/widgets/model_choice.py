@@ -13,8 +13,9 @@ from engine.training.models import (
     set_active_model,
 )
 from engine.training.reembed import reembed_gallery
-from ui.widgets.access import ADMIN_ONLY, is_admin
+from ui.widgets.access import ADMIN_ONLY, current_actor, is_admin
 from ui.widgets.face_widgets import flash, show_error
+from ui.widgets.jobs import heavy_job
 from ui.widgets.resources import active_model_problem, face_pipeline, gallery_for, settings
 
 STOP = "reembed_stop"
@@ -57,13 +58,16 @@ def _switch_to(model_id: str) -> None:
         def show(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Re-embedding faces: {done:,} / {total:,}")
 
-        summary = reembed_gallery(
-            gallery_for(base_id),
-            gallery_for(model_id),
-            head.project,
-            progress=show,
-            should_stop=lambda: bool(st.session_state.get(STOP)),
-        )
+        stop = lambda: bool(st.session_state.get(STOP))  # noqa: E731
+        with heavy_job("re-embedding of the gallery", should_stop=stop):
+            summary = reembed_gallery(
+                gallery_for(base_id),
+                gallery_for(model_id),
+                head.project,
+                progress=show,
+                should_stop=stop,
+                actor=current_actor(),
+            )
         if summary.cancelled:
             st.warning(
                 f"Stopped after {summary.written:,} of {summary.faces:,} faces; still using "
@@ -77,7 +81,7 @@ def _switch_to(model_id: str) -> None:
         )
     else:
         flash(f"Back to the pretrained model {base_id}.")
-    set_active_model(data_dir, model_id, base_id)
+    set_active_model(data_dir, model_id, base_id, actor=current_actor())
     st.rerun()
 
 

@@ -1,5 +1,6 @@
 """Real-browser fixtures: the app under ``streamlit run`` on 127.0.0.1 and Debian's chromium
-driven by Playwright (Playwright's own browser download is not used).
+driven by Playwright (Playwright's own browser download is not used). A pytest plugin, loaded by
+tests/conftest.py, so every test folder shares one Playwright and one chromium.
 
 Both are session-scoped: the server keeps its cached models (face pipeline, VGG16) between
 tests, as it does for a real user. Every test gets a fresh browser page and leaves a screenshot
@@ -18,11 +19,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -57,12 +59,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def app_url(browser, tmp_path_factory) -> Iterator[str]:
-    """``streamlit run app.py`` with its data in a fresh folder; the base URL. Asks for the
-    browser first, so a machine without one skips before a server is started."""
-    data = tmp_path_factory.mktemp("browser-data")
-    log_path = data.parent / "streamlit.log"
+@contextmanager
+def streamlit_server(data: Path, *extra: str, log_path: Path | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1 with its data in ``data``; yields
+    the base URL and stops the server afterwards. ``extra``: more command-line options (later
+    ones win, e.g. ``--server.address 0.0.0.0``, ``--secrets.files FILE``)."""
+    log_path = log_path or data.parent / f"streamlit-{data.name}.log"
     port = _free_port()
     env = {**os.environ, "VISIONLAB_DATA": str(data)}
     env.pop("VISIONLAB_CACHE", None)  # the converted VGG16 weights in ~/.cache/vision-lab
@@ -73,6 +75,7 @@ def app_url(browser, tmp_path_factory) -> Iterator[str]:
         "--server.headless", "true",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        *extra,
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
@@ -92,6 +95,15 @@ def app_url(browser, tmp_path_factory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_url(browser, tmp_path_factory) -> Iterator[str]:
+    """The app in local mode with its data in a fresh folder; the base URL. Asks for the
+    browser first, so a machine without one skips before a server is started."""
+    data = tmp_path_factory.mktemp("browser-data")
+    with streamlit_server(data, log_path=data.parent / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
