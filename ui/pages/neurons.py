@@ -11,12 +11,14 @@ under the data folder, and only an admin may build one (checked in ``build_share
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import plotly.express as px
 import streamlit as st
 
+from engine.data_sources import UPLOAD_LIMITS
 from engine.errors import VisionLabError
 from engine.neurons.backbones import Backbone, available_backbones
 from engine.neurons.index import (
@@ -172,13 +174,17 @@ with st.expander("Index a set of images", expanded=not saved_indexes()):
     root: Path | None = None
     private: Path | None = None
     if source == YOURS:
-        dataset = data_source("neurons", photos=True, what="a zip of images (searched in full)")
+        dataset = data_source(
+            "neurons",
+            photos=True,
+            what="a zip of images (searched in full)",
+            limits=replace(UPLOAD_LIMITS, max_images=MAX_UPLOAD_IMAGES),
+        )
         root = dataset.root if dataset is not None else None
         private = private_dir() if dataset is not None and dataset.uploaded else None
         if private is not None:
             st.caption(
-                f"At most {MAX_UPLOAD_IMAGES:,} uploaded images per index. An index of uploaded "
-                "images is yours alone and temporary: it goes with the upload."
+                "An index of uploaded images is yours alone and temporary: it goes with the upload."
             )
         elif dataset is not None:
             st.caption("An index of a server folder is shared: every user can browse it.")

@@ -22,6 +22,7 @@ from engine.data_sources import (
     Dataset,
     ServerRoots,
     UploadedDataset,
+    UploadLimits,
     server_dataset,
 )
 from engine.enrollment import IMAGE_SUFFIXES
@@ -54,14 +55,16 @@ def data_source(
     allow_pairs: bool = False,
     photos: bool = False,
     what: str = "a zip laid out <person>/<images>",
+    limits: UploadLimits = UPLOAD_LIMITS,
 ) -> Dataset | None:
     """The dataset the user chose (uploaded, or an allowed server folder), or None until there
     is one (a refusal is shown as a sentence). ``allow_pairs`` offers an LFW-format pairs file
-    found in the dataset's root; ``photos`` also takes loose photos instead of a zip."""
+    found in the dataset's root; ``photos`` also takes loose photos instead of a zip; ``limits``
+    are the caps stated beside the uploader and enforced on what it unpacks."""
     kind = UPLOAD
     if may_use_server_folders():
         kind = st.radio("Images from", [UPLOAD, SERVER], horizontal=True, key=f"{key}_kind")
-    dataset = _server_folder(key, what) if kind == SERVER else _upload(key, photos, what)
+    dataset = _server_folder(key, what) if kind == SERVER else _upload(key, photos, what, limits)
     if dataset is not None and allow_pairs:
         dataset = _pairs_choice(key, dataset)
     return dataset
@@ -103,7 +106,7 @@ def _drop(key: str) -> None:
         held[1].close()
 
 
-def _upload(key: str, photos: bool, what: str) -> Dataset | None:
+def _upload(key: str, photos: bool, what: str, limits: UploadLimits) -> Dataset | None:
     label = f"Upload {what}" + (", or photos" if photos else "")
     files = st.file_uploader(
         label,
@@ -112,7 +115,7 @@ def _upload(key: str, photos: bool, what: str) -> Dataset | None:
         key=_uploader_key(key),
     )
     st.caption(
-        f"Uploads: {UPLOAD_LIMITS.describe()}. They are unpacked into a temporary folder of this "
+        f"Uploads: {limits.describe()}. They are unpacked into a temporary folder of this "
         "session only, removed when you remove the upload, when the job is done or when the "
         "session ends; they are never added to the data folder."
     )
@@ -129,7 +132,7 @@ def _upload(key: str, photos: bool, what: str) -> Dataset | None:
     if held is None or held[0] != identity:
         _drop(key)
         try:
-            held = (identity, UploadedDataset.from_files(payload))
+            held = (identity, UploadedDataset.from_files(payload, limits))
         except VisionLabError as exc:
             held = (identity, f"The upload is refused: {exc}.")
         st.session_state[_holder(key)] = held
