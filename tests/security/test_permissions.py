@@ -32,12 +32,13 @@ from engine.training.reembed import reembed_gallery
 from engine.verification import OPERATING_POINT_FILE
 from store import Gallery
 from store.guarded import GUARDED, OPERATOR_ONLY, READS, GuardedGallery
-from tests.hosted_app import app_as
+from tests.hosted_app import ADMIN_PASSWORD, USER_PASSWORD, app_as
 from tests.pages.face_app import enroll_directly
 from tests.store.conftest import FaceMaker, no_default_embedding_function
 from tests.training.test_models import save as save_model
 from tests.training.test_models import scaled_head
 from ui.widgets import resources
+from ui.widgets.access import ADMIN_ONLY
 
 __all__ = ["no_default_embedding_function"]  # the fixture, used here too
 
@@ -294,3 +295,27 @@ def test_a_page_that_forgets_to_hide_a_control_still_cannot_act(two_people, monk
     at.button(key="lab_save_point").click().run()
     assert "Only an admin can save the operating point" in _errors(at)
     assert not (two_people / OPERATING_POINT_FILE).exists()
+
+
+PAGE_FILES = sorted(p.name for p in (ROOT / "ui" / "pages").glob("*.py"))
+
+
+@pytest.mark.parametrize("role", ["user", "admin"])
+def test_every_page_opens_for_both_roles_and_hides_only_admin_actions(
+    two_people, monkeypatch, role
+) -> None:
+    """Every page as a user and as an admin: no exception; a control that carries the admin
+    notice is disabled for a user, and an admin sees no such notice anywhere."""
+    at = _app(two_people, monkeypatch, USER_PASSWORD if role == "user" else ADMIN_PASSWORD)
+    hidden = 0
+    for name in PAGE_FILES:
+        at.switch_page(f"ui/pages/{name}").run()
+        assert not at.exception, f"{name} as {role}: {at.exception}"
+        marked = [b for b in at.button if b.help == ADMIN_ONLY]
+        notices = [e for e in [*at.info, *at.caption] if ADMIN_ONLY in str(e.value)]
+        hidden += len(marked) + len(notices)
+        if role == "user":
+            assert all(b.disabled for b in marked), f"{name}: an admin-only button is enabled"
+        else:
+            assert not marked and not notices, f"{name}: an admin is told only admins may"
+    assert (hidden > 0) == (role == "user")  # the check saw the gallery's admin controls
