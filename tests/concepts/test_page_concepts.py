@@ -142,3 +142,10 @@ def test_triplet_toy_follows_the_sliders(page):
     assert _metric(at, "Loss") == "0.840"
     assert any("A **hard** triplet" in m.value for m in at.markdown)
     assert any("With α = 0 its loss is 0.0" in m.value for m in at.markdown)
+
+
+def test_the_links_to_the_network_pages_are_there(page) -> None:
+    """The page links to the Neurons page when it ships (the pages moved to ui/pages: a wrong
+    root hid every link)."""
+    page.run()
+    assert "neurons" in [element.proto.page for element in page.get("page_link")]

@@ -39,7 +39,7 @@ NEURONS_PAGE, STYLE_PAGE = "ui/pages/neurons.py", "ui/pages/style.py"
 
 def page_link(page: str, label: str) -> None:
     """A link to another page, when that page ships with this app."""
-    if (Path(__file__).resolve().parents[1] / page).is_file():
+    if (Path(__file__).resolve().parents[2] / page).is_file():
         st.page_link(page, label=label)
 
 

@@ -241,8 +241,9 @@ def import_section(gallery: Gallery) -> None:
 st.title("Gallery")
 show_flash()
 gallery = open_gallery()
-st.caption(
-    f"Stored at `{gallery.location}` · model `{gallery.model_id}` · "
+where = f"Stored at `{gallery.location}` · " if current_actor().may(Action.IMPORT) else ""
+st.caption(  # the server's folders are the operator's business: admins see where, users don't
+    f"{where}model `{gallery.model_id}` · "
     f"{gallery.count_people()} people, {gallery.count_faces()} faces"
 )
 browse(gallery)

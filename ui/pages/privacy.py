@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.data_inventory import stored_data
+from ui.widgets.access import is_admin
 from ui.widgets.resources import settings
 
 st.title("Privacy")
@@ -17,7 +18,8 @@ writes embeddings, names or file names to its logs.
 )
 data_dir = settings().data_dir
 st.subheader("What is stored, and where")
-st.caption(f"Everything lives under the data folder `{data_dir.resolve()}` (`VISIONLAB_DATA`).")
+folder = f" `{data_dir.resolve()}`" if is_admin() else ""  # server paths: admins only
+st.caption(f"Everything lives under the data folder{folder} (`VISIONLAB_DATA`).")
 st.dataframe(
     [
         {
