@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import shutil
 import sqlite3
+import struct
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -60,14 +62,52 @@ def checkpoint_truncate(db: sqlite3.Connection) -> bool:
     return not busy
 
 
+_HNSW_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
+"""hnswlib's persisted header as Chroma 1.5 writes it (``header.bin``): version, offset of level
+0, max elements, current element count, bytes per element, label offset, data offset, max
+level, entry point, maxM, maxM0, M, mult, ef_construction."""
+
+
+def zero_unused_hnsw_capacity(folder: Path) -> int:
+    """Zero the part of every segment's ``data_level0.bin`` past its current elements; return
+    the bytes zeroed.
+
+    Chroma writes the whole capacity of the HNSW buffer (``max_elements`` slots), and the slots
+    past ``cur_element_count`` hold memory it never initialised: bytes of whatever the process
+    freed before, deleted vectors, face and person ids included (seen in tests). Chroma never
+    reads those slots. Call it only while no client has the folder open (it would write its
+    buffer again)."""
+    zeroed = 0
+    for header_file in Path(folder).glob("*/header.bin"):
+        data_file = header_file.with_name("data_level0.bin")
+        try:
+            header = _HNSW_HEADER.unpack(header_file.read_bytes()[: _HNSW_HEADER.size])
+        except (OSError, struct.error):
+            continue
+        version, offset, _, count, per_element = header[:5]
+        if version != 1 or offset != 0 or per_element <= 0 or not data_file.is_file():
+            continue  # a layout this code does not know: leave it alone
+        used = count * per_element
+        size = data_file.stat().st_size
+        if size <= used:
+            continue
+        with data_file.open("r+b") as f:
+            f.seek(used)
+            f.write(bytes(size - used))
+            f.flush()
+            os.fsync(f.fileno())
+        zeroed += size - used
+    return zeroed
+
+
 def purge_chroma_folder(folder: Path) -> list[Path]:
     """Remove what Chroma keeps of deleted records in ``folder``; return the folders removed.
 
     Segment folders that ``segments`` no longer lists (left by a dropped collection) are
     deleted, then chroma.sqlite3 is VACUUMed with secure_delete on: the file is rewritten
-    without its free pages, where the dropped collection's rows and queue entries lay. The
-    caller makes sure no one writes meanwhile (the gallery holds its folder lock; a server must
-    be stopped).
+    without its free pages, where the dropped collection's rows and queue entries lay; last, the
+    HNSW files' unused capacity is zeroed. The caller makes sure no one writes meanwhile (the
+    gallery closes its client first and holds its folder lock; a server must be stopped).
     """
     folder = Path(folder)
     database = folder / CHROMA_DATABASE
@@ -87,6 +127,7 @@ def purge_chroma_folder(folder: Path) -> list[Path]:
         db.execute("VACUUM")
     finally:
         db.close()
+    zero_unused_hnsw_capacity(folder)
     return removed
 
 

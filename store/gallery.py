@@ -41,7 +41,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +60,12 @@ from store.archive import (
     read_archive,
     write_archive,
 )
-from store.erasure import checkpoint_truncate, purge_chroma_folder, secure_connection
+from store.erasure import (
+    checkpoint_truncate,
+    purge_chroma_folder,
+    secure_connection,
+    zero_unused_hnsw_capacity,
+)
 from store.errors import (
     CorruptStore,
     FaceNotFound,
@@ -628,14 +633,22 @@ class Gallery:
             return
         with self._folder_lock.shared():  # no writer half-way through the files we load
             generation = self._generation()
-            disconnect(self._client)
-            self._client = None
-            self._indexes.clear()
-            self._client = connect(self.chroma_dir, None, self._port)
-            index = self._index_of(self._model_id, create=True)
-            assert index is not None
-            self._index = index
+            self._reconnect()
             self._seen_generation = generation
+
+    def _reconnect(self, between: Callable[[], object] | None = None) -> None:
+        """Close the embedded Chroma client (it finishes writing its files), run ``between``
+        while no client has the folder open, and open a new client that loads the index from
+        disk. Caller holds ``self._lock``."""
+        disconnect(self._client)
+        self._client = None
+        self._indexes.clear()
+        if between is not None:
+            between()
+        self._client = connect(self.chroma_dir, None, self._port)
+        index = self._index_of(self._model_id, create=True)
+        assert index is not None
+        self._index = index
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1048,7 +1061,8 @@ class Gallery:
         for model_id in json.loads(row[0]):
             self._rebuild_index(model_id)
         if self.chroma_dir is not None:
-            purge_chroma_folder(self.chroma_dir)
+            chroma_dir = self.chroma_dir
+            self._reconnect(between=lambda: purge_chroma_folder(chroma_dir))
         with self._transaction() as db:
             db.execute("DELETE FROM meta WHERE key='erase_pending'")
         checkpoint_truncate(self._db)
@@ -1413,6 +1427,9 @@ class Gallery:
             self._closed = True
             self._db.close()
             disconnect(self._client)  # None before the client exists
+            if self.chroma_dir is not None and self._client is not None:
+                with self._folder_lock.exclusive():  # no other process half-way through a write
+                    zero_unused_hnsw_capacity(self.chroma_dir)  # Chroma wrote its whole buffer
 
     def __enter__(self) -> Gallery:
         return self
