@@ -68,15 +68,34 @@ _HNSW_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
 level, entry point, maxM, maxM0, M, mult, ef_construction."""
 
 
-def zero_unused_hnsw_capacity(folder: Path) -> int:
-    """Zero the part of every segment's ``data_level0.bin`` past its current elements; return
-    the bytes zeroed.
+def _zero_unused_links(block: memoryview, max_links: int) -> int:
+    """One neighbour list (``[count: u16][flags: u16][max_links × u32]``): zero the slots past
+    ``count``; return the bytes zeroed."""
+    count = min(int.from_bytes(block[:2], "little"), max_links)
+    start, end = 4 + 4 * count, 4 + 4 * max_links
+    if any(block[start:end]):
+        block[start:end] = bytes(end - start)
+        return end - start
+    return 0
 
-    Chroma writes the whole capacity of the HNSW buffer (``max_elements`` slots), and the slots
-    past ``cur_element_count`` hold memory it never initialised: bytes of whatever the process
-    freed before, deleted vectors, face and person ids included (seen in tests). Chroma never
-    reads those slots. Call it only while no client has the folder open (it would write its
-    buffer again)."""
+
+def _rewrite(path: Path, data: bytearray) -> None:
+    with path.open("r+b") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def zero_unused_hnsw_capacity(folder: Path) -> int:
+    """Zero the bytes of every HNSW segment that Chroma writes but never initialised; return
+    how many were zeroed.
+
+    Chroma writes the whole capacity of the index buffer to ``data_level0.bin``
+    (``max_elements`` slots), and every neighbour list has room for ``maxM0`` (level 0, in
+    ``data_level0.bin``) or ``maxM`` (upper levels, ``link_lists.bin``) neighbours of which it
+    fills ``count``. The rest is memory it never initialised: bytes the process freed before,
+    deleted vectors and face or person ids among them (seen in tests). Chroma never reads those
+    bytes. Call it only while no client is writing the folder."""
     zeroed = 0
     for header_file in Path(folder).glob("*/header.bin"):
         data_file = header_file.with_name("data_level0.bin")
@@ -85,18 +104,46 @@ def zero_unused_hnsw_capacity(folder: Path) -> int:
         except (OSError, struct.error):
             continue
         version, offset, _, count, per_element = header[:5]
-        if version != 1 or offset != 0 or per_element <= 0 or not data_file.is_file():
+        max_m, max_m0 = header[9], header[10]
+        if version != 1 or offset != 0 or per_element <= 4 + 4 * max_m0 or not data_file.is_file():
             continue  # a layout this code does not know: leave it alone
-        used = count * per_element
-        size = data_file.stat().st_size
-        if size <= used:
+        data = bytearray(data_file.read_bytes())
+        if len(data) < count * per_element:
             continue
-        with data_file.open("r+b") as f:
-            f.seek(used)
-            f.write(bytes(size - used))
-            f.flush()
-            os.fsync(f.fileno())
-        zeroed += size - used
+        view = memoryview(data)
+        before = zeroed
+        for i in range(count):
+            zeroed += _zero_unused_links(view[i * per_element :], max_m0)
+        tail = len(data) - count * per_element
+        if any(view[count * per_element :]):
+            view[count * per_element :] = bytes(tail)
+            zeroed += tail
+        del view
+        if zeroed > before:
+            _rewrite(data_file, data)
+        zeroed += _zero_upper_links(header_file.parent, count, max_m)
+    return zeroed
+
+
+def _zero_upper_links(segment: Path, count: int, max_m: int) -> int:
+    """``link_lists.bin``: per element with upper levels, its lists back to back; ``length.bin``
+    holds each element's byte length (u32)."""
+    lengths_file, links_file = segment / "length.bin", segment / "link_lists.bin"
+    if not lengths_file.is_file() or not links_file.is_file():
+        return 0
+    lengths = lengths_file.read_bytes()
+    data = bytearray(links_file.read_bytes())
+    view, size, position, zeroed = memoryview(data), 4 + 4 * max_m, 0, 0
+    for i in range(min(count, len(lengths) // 4)):
+        length = int.from_bytes(lengths[4 * i : 4 * i + 4], "little")
+        if length % size or position + length > len(data):
+            return 0  # not the layout this code knows: change nothing more
+        for level in range(length // size):
+            zeroed += _zero_unused_links(view[position + level * size :], max_m)
+        position += length
+    del view
+    if zeroed:
+        _rewrite(links_file, data)
     return zeroed
 
 

@@ -432,6 +432,7 @@ class Gallery:
                 index = self._index_of(model_id, create=True)
                 assert index is not None
                 self._index = index
+                self._zero_unused_capacity()
                 self._seen_generation = self._generation()
                 if reconcile_on_open:
                     self.last_reconcile = self.reconcile()
@@ -649,6 +650,18 @@ class Gallery:
         index = self._index_of(self._model_id, create=True)
         assert index is not None
         self._index = index
+        self._zero_unused_capacity()
+
+    def _zero_unused_capacity(self) -> None:
+        """Chroma rewrites each loaded segment's ``data_level0.bin`` when a client opens it, its
+        unused capacity filled with memory it never initialised (``store.erasure``): zero that
+        part again. Caller holds the folder lock; Chroma writes again only while adding (under
+        the exclusive lock) and when the client closes (``close`` zeroes after it)."""
+        if self.chroma_dir is None:
+            return
+        if self._index.count():  # load the segment now: Chroma writes it while loading
+            self._index.candidates(np.zeros(self._index.embedding_dim, np.float32), 1)
+        zero_unused_hnsw_capacity(self.chroma_dir)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1426,10 +1439,14 @@ class Gallery:
                 return
             self._closed = True
             self._db.close()
-            disconnect(self._client)  # None before the client exists
-            if self.chroma_dir is not None and self._client is not None:
-                with self._folder_lock.exclusive():  # no other process half-way through a write
-                    zero_unused_hnsw_capacity(self.chroma_dir)  # Chroma wrote its whole buffer
+            if self._client is None:
+                return
+            # Closing, Chroma writes its whole buffer again: zero the unused part after it,
+            # with no other process half-way through a write.
+            with self._folder_lock.exclusive():
+                disconnect(self._client)
+                if self.chroma_dir is not None:
+                    zero_unused_hnsw_capacity(self.chroma_dir)
 
     def __enter__(self) -> Gallery:
         return self

@@ -191,12 +191,6 @@ os._exit(0)
 """
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="hole left: Chroma writes memory it never initialised into a rebuilt segment's "
-    "data_level0.bin, so after a crash the recovery rebuild can leave deleted vectors there "
-    "(about 1 run in 5 under load); the rows, the queue and the old segment do go",
-)
 def test_a_deletion_cut_short_is_finished_on_the_next_open(
     open_gallery, data_dir: Path, tmp_path: Path
 ) -> None:
