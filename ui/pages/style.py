@@ -22,6 +22,7 @@ from engine.style import STYLE_LAYERS, StepLosses, StyleOptions, stylize
 from engine.style.examples import CONTENT_EXAMPLES, STYLE_EXAMPLES, available, load_example
 from engine.style.transfer import default_beta, output_shape, scale_shapes
 from ui.widgets.jobs import heavy_job, queue_caption
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import engine_status, fast_stylizer, settings, style_network
 
 STATE, STOP = "style", "style_stop"
@@ -182,7 +183,7 @@ try:
                 "style images", "style_style", STYLE_EXAMPLES, default_styles, True
             )
 except VisionLabError as exc:
-    st.error(f"That file can't be read as an image: {exc}")
+    st.error(f"That file can't be read as an image: {md_literal(exc)}")  # names its file
     st.stop()
 if not content_pick or not styles:
     st.info("Choose a content image and at least one style image.")
