@@ -13,7 +13,6 @@ import io
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from store import Gallery, Person
 from store.archive import GalleryArchive, chip_member, write_archive
 from store.erasure import main as purge_main
 from store.gallery import SCHEMA_VERSION
+from tests.chroma_server import ChromaServer
 from tests.store.conftest import DIM, MODEL, FaceMaker
-from tests.store.test_chroma_server import _chroma_command, _free_port
 
 NAME = "Zebulon Quixotebridge"
 NOTES = "met at the marmalade symposium, badge 77310"
@@ -299,35 +298,12 @@ def test_neuron_index_of_the_gallery_chips_holds_no_ids(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def chroma_server_folder(tmp_path: Path) -> Iterator[tuple[str, int, Path, subprocess.Popen]]:
-    command = _chroma_command()
-    if command is None:
-        pytest.skip("the `chroma` command is not installed")
-    folder, port = tmp_path / "server", _free_port()
-    server = subprocess.Popen(
-        [command, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def chroma_server_folder(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path / "server").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2
-                ) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("chroma run did not come up")
-            time.sleep(0.2)
-        yield "127.0.0.1", port, folder, server
+        yield server
     finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=15)
+        server.stop()
 
 
 @pytest.mark.filterwarnings("ignore:legacy embedding function config")
@@ -337,8 +313,9 @@ def test_a_chroma_server_folder_is_clean_after_the_operator_purge(
     """Hole: a Chroma server kept the deleted person's ids and vectors (queue, freed pages,
     HNSW). The gallery rebuilds the collection through the API; the operator's
     `python -m store.erasure PATH` (server stopped) removes what the server left on disk."""
-    host, port, folder, server = chroma_server_folder
-    gallery = Gallery(data_dir / "gallery", chroma_host=host, chroma_port=port)
+    server = chroma_server_folder
+    folder = server.folder
+    gallery = Gallery(data_dir / "gallery", chroma_host=server.host, chroma_port=server.port)
     try:
         person, embeddings = _enrol_target(gallery, FaceMaker())
         gallery.import_zip(_archive(tmp_path / "many.zip", 220, 5))  # HNSW persisted
@@ -348,8 +325,7 @@ def test_a_chroma_server_folder_is_clean_after_the_operator_purge(
         gallery.close()
     needles = _person_needles(person, embeddings)
     assert leftovers(data_dir, needles) == []  # the gallery's own folder
-    server.terminate()
-    server.wait(timeout=15)
+    server.stop()
     assert leftovers(folder, needles) != []  # the dropped segment's folder, free pages
     assert purge_main([str(folder)]) == 0
     assert leftovers(folder, needles) == []

@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +22,7 @@ import pytest
 from engine.enrollment import enroll_folder
 from store import Gallery, StorageFull, StoreBusy, StoreUnavailable
 from store.gallery import DEFAULT_MODEL_ID
+from tests.chroma_server import ChromaServer
 from tests.store.conftest import FaceMaker, assert_consistent, chip_files, db_face_ids
 
 RAW = ("Errno", "ConnectError", "OperationalError", "No space left", "Traceback", "/")
@@ -55,55 +50,7 @@ def gallery(tmp_path: Path) -> Iterator[Gallery]:
         yield opened
 
 
-# --- a real Chroma server that can be killed and restarted ---------------------------------------
-
-
-def _chroma_command() -> str | None:
-    beside_python = Path(sys.executable).parent / "chroma"
-    return str(beside_python) if beside_python.is_file() else shutil.which("chroma")
-
-
-class ChromaServer:
-    """``chroma run`` on 127.0.0.1:port over ``folder``; ``kill`` and ``start`` again."""
-
-    def __init__(self, folder: Path) -> None:
-        command = _chroma_command()
-        if command is None:
-            pytest.skip("the `chroma` command is not installed")
-        self.command, self.folder = command, folder
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.command, "run", "--path", str(self.folder), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                url = f"http://{self.address}/api/v2/heartbeat"
-                with urllib.request.urlopen(url, timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not come up on {self.address}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+# --- a real Chroma server that can be killed and restarted (tests/chroma_server.py) -------------
 
 
 @pytest.fixture

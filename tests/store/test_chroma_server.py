@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,60 +9,17 @@ import pytest
 
 from engine.config import Settings
 from store import CorruptStore, Gallery
+from tests.chroma_server import ChromaServer
 from tests.store.conftest import FaceMaker, assert_consistent
-
-
-def _chroma_command() -> str | None:
-    beside_python = Path(sys.executable).parent / "chroma"
-    if beside_python.is_file():
-        return str(beside_python)
-    return shutil.which("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    command = _chroma_command()
-    if command is None:
-        pytest.skip("the `chroma` command is not installed")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(
-        [command, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "db").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2
-                ) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                output = (folder / "server.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"chroma run did not come up on port {port}:\n{output}")
-            time.sleep(0.2)
-        yield "127.0.0.1", port
+        yield server.host, server.port
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        server.stop()
 
 
 @pytest.mark.filterwarnings("ignore:legacy embedding function config")
