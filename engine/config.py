@@ -1,9 +1,14 @@
-"""Configuration in one place: defaults, overridden by ``VISIONLAB_*`` environment variables."""
+"""Configuration in one place: defaults, overridden by environment variables.
+
+Every variable the app, the CLI and the engine honour is read here and nowhere else
+(``VISIONLAB_*``, ``CHROMA_HOST``, ``CHROMA_PORT``); code below takes a ``Settings``.
+The login (``.streamlit/secrets.toml``) is read by ``engine.access``, never from the environment.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -15,6 +20,16 @@ def _env_int(name: str, default: int) -> int:
         return int(float(raw))
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a port number, got {raw!r}") from exc
 
 
 def _env_paths(name: str) -> tuple[Path, ...]:
@@ -46,6 +61,11 @@ class Settings:
     server_roots: tuple[Path, ...] = ()
     """Folders on this server that admins may read from the app (and nothing outside them);
     none by default, so the app reads uploads only. The CLI takes any path."""
+    chroma_host: str | None = None
+    """A Chroma server for the gallery's vectors; None keeps Chroma embedded in the data folder."""
+    chroma_port: int = 8000
+    cache_dir: Path = Path.home() / ".cache" / "vision-lab"
+    """Where converted model weights are kept (VGG16 from ONNX)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +78,13 @@ class Settings:
             max_jobs=max(1, _env_int("VISIONLAB_MAX_JOBS", 2)),
             max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", 50_000_000),
             server_roots=_env_paths("VISIONLAB_SERVER_ROOTS"),
+            chroma_host=os.environ.get("CHROMA_HOST", "").strip() or None,
+            chroma_port=_env_port("CHROMA_PORT", 8000),
+            cache_dir=Path(
+                os.environ.get("VISIONLAB_CACHE") or Path.home() / ".cache" / "vision-lab"
+            ).expanduser(),
         )
+
+    def with_data_dir(self, data_dir: str | Path) -> Settings:
+        """The same settings over another data folder (the CLI's ``--data``)."""
+        return replace(self, data_dir=Path(data_dir).expanduser())

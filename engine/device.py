@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,8 +9,8 @@ import torch
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
-    """CUDA when present, else CPU; ``VISIONLAB_DEVICE`` or ``preferred`` overrides."""
-    choice = preferred or os.environ.get("VISIONLAB_DEVICE")
+    """CUDA when present, else CPU; ``preferred`` (``Settings.device``) overrides."""
+    choice = preferred
     if choice:
         return torch.device(choice)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -9,25 +9,21 @@ match, as in dlib's and ``face_recognition``'s ``compare_faces``.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from engine.config import Settings
 from engine.errors import ModelMismatch, NoFaceFound, VisionLabError
-from engine.faces.weights import ALL_FACE_WEIGHTS
+from engine.weights import get_weights
 
 if TYPE_CHECKING:
     from engine.faces.pipeline import Face
     from engine.faces.types import Box
     from store import Gallery, Match
 
-OPERATING_POINT_FILE = "operating_point.json"
-"""Written by the threshold lab into the data folder; only read here."""
 
 
 class EmptyGallery(VisionLabError):
@@ -43,36 +39,38 @@ class Threshold(NamedTuple):
 
 def model_threshold(model_id: str) -> float:
     """The published match threshold of an embedding model (0.6 for dlib's ResNet)."""
-    for weights in ALL_FACE_WEIGHTS:
-        if weights.model_id == model_id and weights.match_threshold is not None:
-            return weights.match_threshold
+    try:
+        threshold = getattr(get_weights(model_id), "match_threshold", None)
+    except ValueError:
+        threshold = None
+    if threshold is not None:
+        return threshold
     raise ModelMismatch(f"no match threshold is known for the model {model_id!r}")
 
 
 def default_threshold(settings: Settings, model_id: str) -> Threshold:
     """The saved operating point for ``model_id`` when there is one, else the model's own.
 
-    The operating point lives in ``<data_dir>/operating_point.json`` as
-    ``{"model_id", "threshold", "dataset", "date", "far", "frr"}``. A point chosen for another
-    model is ignored: its distances are on a different scale. A damaged file is ignored too,
-    and the source says so, so a page never fails for want of a threshold.
+    The operating point is ``engine.evaluation.operating_point``'s file. A point chosen for
+    another model is ignored: its distances are on a different scale. A damaged file is ignored
+    too, and the source says so, so a page never fails for want of a threshold.
     """
+    from engine.evaluation.operating_point import (
+        OPERATING_POINT_FILE,
+        OperatingPointUnreadable,
+        read_operating_point,
+    )
+
     fallback, label = _model_default(settings, model_id)
-    path = Path(settings.data_dir) / OPERATING_POINT_FILE
-    if not path.is_file():
-        return Threshold(fallback, label)
     try:
-        point = json.loads(path.read_text(encoding="utf-8"))
-        threshold = float(point["threshold"])
-        point_model = str(point["model_id"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        reason = type(exc).__name__
-        return Threshold(fallback, f"{label} ({path.name} unreadable: {reason})")
-    if point_model != model_id:
+        point = read_operating_point(settings.data_dir)
+    except OperatingPointUnreadable as exc:
+        return Threshold(fallback, f"{label} ({exc})")
+    if point is None or point.model_id != model_id:
         return Threshold(fallback, label)
-    if not math.isfinite(threshold) or threshold <= 0:
-        return Threshold(fallback, f"{label} ({path.name} has no valid threshold)")
-    return Threshold(threshold, _describe_operating_point(point))
+    if not math.isfinite(point.threshold) or point.threshold <= 0:
+        return Threshold(fallback, f"{label} ({OPERATING_POINT_FILE} has no valid threshold)")
+    return Threshold(point.threshold, point.describe())
 
 
 def _model_default(settings: Settings, model_id: str) -> tuple[float, str]:
@@ -92,15 +90,6 @@ def _model_default(settings: Settings, model_id: str) -> tuple[float, str]:
             return float(value), f"trained model's threshold {value:.3f} (its training pairs)"
         base = model_threshold(str(meta.get("base_model_id")))
         return base, f"base model's default {base:g} (the trained model saved no threshold)"
-
-
-def _describe_operating_point(point: dict) -> str:
-    details = [str(point["dataset"])] if point.get("dataset") else []
-    for key, label in (("far", "FAR"), ("frr", "FRR")):
-        if isinstance(point.get(key), (int, float)):
-            details.append(f"{label} {point[key]:.2%}")
-    suffix = f" ({', '.join(details)})" if details else ""
-    return f"saved operating point {point.get('date', 'of unknown date')}{suffix}"
 
 
 def face_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -47,7 +47,8 @@ MAX_COMPRESSION_RATIO = 200
 compress 3–10×; a zip bomb compresses 1000× and more)."""
 MAX_CHIP_PIXELS = 1024 * 1024
 
-_ID = re.compile(r"^[0-9a-f]{32}$")
+ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+"""A person or face id (``store.records.new_id``); names never look like one (``store.names``)."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def _check_records(
         )
     person_ids = set()
     for p in people:
-        ok = isinstance(p, dict) and _ID.match(str(p.get("id", ""))) and p.get("name")
+        ok = isinstance(p, dict) and ID_PATTERN.match(str(p.get("id", ""))) and p.get("name")
         if not ok or p["id"] in person_ids:
             raise InvalidExport(f"{path}: a person record is malformed: {str(p)[:80]}")
         person_ids.add(p["id"])
@@ -242,7 +243,7 @@ def _check_records(
     for f in faces:
         ok = (
             isinstance(f, dict)
-            and _ID.match(str(f.get("id", "")))
+            and ID_PATTERN.match(str(f.get("id", "")))
             and f["id"] not in face_ids
             and f.get("person_id") in person_ids
             and f.get("chip") == chip_member(f["person_id"], f["id"])

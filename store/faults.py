@@ -4,7 +4,8 @@ A full disk, a database another program holds locked, a disk error or a read-onl
 us as ``sqlite3.OperationalError`` or ``OSError`` whose text ("[Errno 28] No space left on
 device: '/srv/…/chips/…'") means nothing to a user and shows a server path. Every gallery write
 runs inside :func:`storage_faults`, which raises the matching ``StoreFault`` instead; the write
-itself has already been undone by then (``Gallery._write_faces``), so the sentence can say so.
+itself has already been undone by then (``store.face_writes.write_faces``), so the sentence can
+say so.
 Errors that are not such faults pass through untouched.
 """
 

@@ -154,7 +154,7 @@ def connect(path: Path | None = None, host: str | None = None, port: int = 8000)
     HNSW index) between every ``PersistentClient`` of the same path string in a process, so
     closing and reopening one could not reload the index while another ``Gallery`` (the app
     keeps one per model) held it open; ``Gallery`` must reload after another process writes
-    (see ``Gallery._sync_index``). Spelling the path differently per client (``<path>/.``)
+    (see ``store.db.sync_index``). Spelling the path differently per client (``<path>/.``)
     gives each its own. Close it with :func:`disconnect`.
     """
     import chromadb

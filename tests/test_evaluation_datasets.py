@@ -30,10 +30,8 @@ from engine.evaluation.datasets import (
     sample_impostor_pairs,
 )
 from engine.evaluation.operating_point import (
-    choose_at_eer,
-    choose_at_far,
-    load_operating_point,
     operating_point,
+    read_operating_point,
     save_operating_point,
 )
 from engine.evaluation.protocol import (
@@ -216,9 +214,9 @@ def test_scores_point_either_way_and_the_operating_point_round_trips(tmp_path):
         t = report.eer_threshold
         assert (t if sign == 1 else 1 - t) == pytest.approx(evaluate(distances).eer_threshold)
         assert scores.errors_at(t).far == pytest.approx(report.eer, abs=0.01)
-    at_far = choose_at_far(distances, 1e-2)
+    at_far = distances.tar_at_far(1e-2).threshold
     assert distances.errors_at(at_far).far <= 1e-2
-    assert distances.errors_at(choose_at_eer(distances)).frr == pytest.approx(
+    assert distances.errors_at(distances.equal_error_rate()[1]).frr == pytest.approx(
         evaluate(distances).eer, abs=0.01
     )
     point = operating_point(distances, at_far, model_id=MODEL, dataset="test", method="FAR 1e-2")
@@ -226,7 +224,7 @@ def test_scores_point_either_way_and_the_operating_point_round_trips(tmp_path):
         operating_point(similarity, 0.5, model_id=MODEL, dataset="test", method="EER")
     path = save_operating_point(tmp_path, point, actor=OPERATOR)
     assert json.loads(path.read_text())["threshold"] == pytest.approx(at_far)
-    assert load_operating_point(tmp_path) == point
+    assert read_operating_point(tmp_path) == point
     settings = Settings.from_env()
     settings = type(settings)(**{**settings.__dict__, "data_dir": tmp_path})
     threshold = default_threshold(settings, MODEL)

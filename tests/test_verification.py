@@ -23,9 +23,9 @@ from engine.enrollment import (
     person_name_from_folder,
 )
 from engine.errors import ModelMismatch, NoFaceFound
+from engine.evaluation.operating_point import OPERATING_POINT_FILE
 from engine.faces.pipeline import Face, FacePipeline
 from engine.verification import (
-    OPERATING_POINT_FILE,
     EmptyGallery,
     Threshold,
     default_threshold,

@@ -249,10 +249,6 @@ class AccessPolicy:
             return "user"
         raise AccountNotAllowed(f"the account {address} is not allowed to use this app")
 
-    def role_for_email(self, email: str | None) -> Role:
-        """Deprecated spelling of ``role_for_account`` for a verified e-mail address."""
-        return self.role_for_account(email, True)
-
     @property
     def session_seconds(self) -> float:
         return self.session_hours * 3600.0

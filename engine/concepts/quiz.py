@@ -17,7 +17,7 @@ import torch
 from engine.concepts.conv_shapes import ConvShapes, ConvSpec, conv_shapes
 from engine.errors import NoFaceFound
 from engine.faces.pipeline import FacePipeline
-from engine.training.head import ProjectionHead, embed_triplet
+from engine.training.projection import ResidualProjection, embed_triplet
 
 TRUE_FALSE = ("True", "False")
 
@@ -182,10 +182,11 @@ QUESTIONS: tuple[Question, ...] = (
 
 
 # --- question 4: the four candidate losses on real embeddings -----------------------------------
+TRIPLET_LOSS_QUESTION = next(q for q in QUESTIONS if q.demo == "triplet_candidates")
 Loss = Callable[[float, float, float], float]
 TRIPLET_CANDIDATES: tuple[tuple[str, Loss], ...] = tuple(
     zip(
-        QUESTIONS[3].choices,
+        TRIPLET_LOSS_QUESTION.choices,
         (
             lambda d_ap, d_an, alpha: max(d_ap - d_an + alpha, 0.0),
             lambda d_ap, d_an, alpha: max(d_an - d_ap + alpha, 0.0),
@@ -272,7 +273,7 @@ def evaluate_candidates(triplet: FaceTriplet, alpha: float = 0.2) -> list[Candid
     return [
         CandidateScores(
             formula,
-            index in QUESTIONS[3].correct,
+            index in TRIPLET_LOSS_QUESTION.correct,
             good=loss(d_ap, d_an, alpha),
             swapped=loss(d_an, d_ap, alpha),
             collapsed=loss(0.0, 0.0, alpha),
@@ -298,7 +299,7 @@ def siamese_check(dim: int = 128, batch: int = 4, seed: int = 0) -> SiameseCheck
     """Run ``embed_triplet`` (the training loop's three branches) with a randomly initialised
     projection head and show that the branches are one function with one parameter set."""
     generator = torch.Generator().manual_seed(seed)
-    model = ProjectionHead(dim)
+    model = ResidualProjection(dim)
     with torch.no_grad():
         for parameter in model.parameters():  # an untrained head is the identity: randomise
             parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))

@@ -46,7 +46,7 @@ def layer_costs(
 ) -> LayerCosts:
     """J_content and J_style[l] between two RGB images at ``layer``, and both Gram matrices."""
     device = next(network.parameters()).device
-    to_tensor = network.weights.transforms
+    to_tensor = network.weights.transforms()
     with torch.no_grad():
         a_c = network(to_tensor(square(content), device), [layer])[layer]
         a_s = network(to_tensor(square(style), device), [layer])[layer]

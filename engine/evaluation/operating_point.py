@@ -5,21 +5,33 @@ equal error rate, or by hand — and saved as ``<data_dir>/operating_point.json`
 
     {"model_id", "threshold", "dataset", "date", "far", "frr", "method"}
 
-``engine.verification.default_threshold`` reads that file (and ignores a point saved for
-another model); this module is the only writer.
+This module is its only reader and writer; ``engine.verification.default_threshold`` asks it
+for the point (and ignores one saved for another model).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.errors import VisionLabError
 from engine.evaluation.scoring import PairScores
 from engine.permissions import Action, Actor
-from engine.verification import OPERATING_POINT_FILE
+
+OPERATING_POINT_FILE = "operating_point.json"
+"""Written by the threshold lab into the data folder."""
+
+
+class OperatingPointUnreadable(VisionLabError):
+    """The saved operating point exists but cannot be read; ``reason`` says how it fails."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{OPERATING_POINT_FILE} unreadable: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -34,15 +46,14 @@ class OperatingPoint:
     method: str
     """How it was chosen, e.g. "FAR ≤ 1e-03", "EER", "by hand"."""
 
-
-def choose_at_far(scores: PairScores, target_far: float) -> float:
-    """The laxest threshold whose false accept rate on ``scores`` is at most ``target_far``."""
-    return scores.tar_at_far(target_far).threshold
-
-
-def choose_at_eer(scores: PairScores) -> float:
-    """The threshold where false accepts and false rejects are equally likely."""
-    return scores.equal_error_rate()[1]
+    def describe(self) -> str:
+        """Where a threshold came from, as Verify and Recognize show it."""
+        details = [self.dataset] if self.dataset else []
+        for value, label in ((self.far, "FAR"), (self.frr, "FRR")):
+            if math.isfinite(value):
+                details.append(f"{label} {value:.2%}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        return f"saved operating point {self.date or 'of unknown date'}{suffix}"
 
 
 def operating_point(
@@ -75,9 +86,12 @@ def save_operating_point(data_dir: str | Path, point: OperatingPoint, *, actor: 
     return path
 
 
-def load_operating_point(data_dir: str | Path) -> OperatingPoint | None:
-    """The saved point, or None when there is none or it cannot be read."""
+def read_operating_point(data_dir: str | Path) -> OperatingPoint | None:
+    """The saved point, or None when none is saved; ``OperatingPointUnreadable`` when the file
+    is there but damaged (so the caller can say so)."""
     path = Path(data_dir) / OPERATING_POINT_FILE
+    if not path.is_file():
+        return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return OperatingPoint(
@@ -89,5 +103,5 @@ def load_operating_point(data_dir: str | Path) -> OperatingPoint | None:
             frr=float(raw.get("frr", float("nan"))),
             method=str(raw.get("method", "")),
         )
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise OperatingPointUnreadable(type(exc).__name__) from exc

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.evaluation.datasets import DatasetError, EmbeddedPairs
-from engine.evaluation.head import FEATURES, VerificationHead, out_of_fold_scores
+from engine.evaluation.pair_classifier import FEATURES, PairClassifier, out_of_fold_scores
 from engine.evaluation.scoring import (
     DistanceScorer,
     PairScores,
@@ -37,14 +37,14 @@ class Evaluation:
     report: VerificationReport
     scores: PairScores
     train_scores: PairScores | None
-    head: VerificationHead | None
+    head: PairClassifier | None
     """The head fitted on the training pairs (None for the distance, or out-of-fold heads)."""
 
 
-def train_head(feature: str, train: EmbeddedPairs) -> VerificationHead:
+def fit_pair_classifier(feature: str, train: EmbeddedPairs) -> PairClassifier:
     """A head fitted on every usable pair of ``train``."""
     a, b = train.pair_embeddings()
-    return VerificationHead.fit(
+    return PairClassifier.fit(
         a,
         b,
         train.pairs.same[train.usable],
@@ -69,7 +69,7 @@ def run_evaluation(
     if scorer not in FEATURES:
         raise ValueError(f"unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}")
     if train is not None:
-        head = train_head(scorer, train)
+        head = fit_pair_classifier(scorer, train)
         return _measure(head, test, train, head=head)
     if not test.pairs.has_folds:
         raise DatasetError(
@@ -88,7 +88,7 @@ def _measure(
     scorer: Scorer,
     test: EmbeddedPairs,
     train: EmbeddedPairs | None,
-    head: VerificationHead | None,
+    head: PairClassifier | None,
 ) -> Evaluation:
     scores = pair_scores(scorer, test)
     if len(np.unique(scores.same)) < 2:

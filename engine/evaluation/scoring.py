@@ -131,6 +131,14 @@ class VerificationReport:
     fold_accuracies: list[float] = field(default_factory=list)
     fold_thresholds: list[float] = field(default_factory=list)
 
+    def tar_at(self, target_far: float) -> TarAtFar:
+        """The row of ``tar_at_far`` for ``target_far`` (one of the targets it was measured at)."""
+        for row in self.tar_at_far:
+            if row.target_far == target_far:
+                return row
+        measured = ", ".join(f"{row.target_far:g}" for row in self.tar_at_far)
+        raise ValueError(f"TAR was measured at FAR {measured}, not at {target_far:g}")
+
     def as_dict(self) -> dict:
         """Everything but the curves, for JSON."""
         return {

@@ -130,5 +130,16 @@ class DlibReader:
             raise self.fail(f"unsupported alias_tensor version {version}")
         return tuple(self.read_int() for _ in range(4))  # type: ignore[return-value]
 
+    def skip_layer_training_state(self, with_sample_expansion: bool) -> None:
+        """What dlib's ``add_layer`` wrapper writes after each layer body: three flags and three
+        (training-only, empty in a saved net) tensors; the input layer's wrapper adds its sample
+        expansion factor."""
+        for _ in range(3):
+            self.read_bool()
+        for _ in range(3):
+            self.read_tensor()
+        if with_sample_expansion:
+            self.read_int()
+
     def read_bytes(self, n: int) -> bytes:
         return bytes(self._take(n))

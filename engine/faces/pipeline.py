@@ -59,8 +59,8 @@ class PipelineOptions:
         augmentation(self.augment)  # fail early on a typo
 
 
-class EmbeddingHead(Protocol):
-    """A trained map applied to the base descriptors (``engine.training.LoadedHead``)."""
+class DescriptorProjection(Protocol):
+    """A trained map applied to the base descriptors (``engine.training.TrainedProjection``)."""
 
     @property
     def model_id(self) -> str: ...
@@ -71,9 +71,9 @@ class EmbeddingHead(Protocol):
 class FacePipeline:
     """Detector, landmarks, chips and embedder, wired the way dlib wires them.
 
-    With a ``head`` (a model trained on the Train page) every descriptor is the head applied to
-    the base descriptor, and ``model_id`` is the head's, so its vectors never mix with the base
-    model's in the gallery or the caches.
+    With a ``projection`` (a model trained on the Train page) every descriptor is the projection
+    of the base descriptor, and ``model_id`` is the projection's, so its vectors never mix with
+    the base model's in the gallery or the caches.
     """
 
     def __init__(
@@ -82,13 +82,13 @@ class FacePipeline:
         landmarks: LandmarkPredictor,
         embedder: FaceEmbedder,
         options: PipelineOptions | None = None,
-        head: EmbeddingHead | None = None,
+        projection: DescriptorProjection | None = None,
     ) -> None:
         self.detector = detector
         self.landmarks = landmarks
         self.embedder = embedder
         self.options = options or PipelineOptions()
-        self.head = head
+        self.projection = projection
 
     @classmethod
     def load(
@@ -119,21 +119,22 @@ class FacePipeline:
             self.landmarks,
             self.embedder,
             replace(self.options, **changes),
-            self.head,
+            self.projection,
         )
 
-    def with_head(self, head: EmbeddingHead | None) -> FacePipeline:
-        """The same loaded models, descriptors mapped through ``head`` (None: the base model)."""
-        return FacePipeline(self.detector, self.landmarks, self.embedder, self.options, head)
+    def with_projection(self, projection: DescriptorProjection | None) -> FacePipeline:
+        """The same loaded models, descriptors mapped through ``projection`` (None: the base
+        model)."""
+        return FacePipeline(self.detector, self.landmarks, self.embedder, self.options, projection)
 
     @property
     def model_id(self) -> str:
-        """The id of the vectors this pipeline makes: the head's when there is one."""
-        return self.head.model_id if self.head is not None else self.embedder.model_id
+        """The id of the vectors this pipeline makes: the projection's when there is one."""
+        return self.projection.model_id if self.projection is not None else self.embedder.model_id
 
     @property
     def base_model_id(self) -> str:
-        """The face ResNet's id, whatever head sits on top."""
+        """The face ResNet's id, whatever projection sits on top."""
         return self.embedder.model_id
 
     # --- single image ---------------------------------------------------------------
@@ -183,8 +184,8 @@ class FacePipeline:
             np.stack(views), batch_size=batch_size, mirror=tta.mirror
         )
         embeddings = embeddings.reshape(faces, len(tta.jitters), -1).mean(axis=1)
-        if self.head is not None:
-            embeddings = self.head.project(embeddings)
+        if self.projection is not None:
+            embeddings = self.projection.project(embeddings)
         return embeddings
 
     def analyze(

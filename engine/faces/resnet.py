@@ -222,16 +222,6 @@ def _expected_wrapper_versions(layers: list[str]) -> list[int]:
     return versions
 
 
-def _read_wrapper_tail(reader: DlibReader, innermost: bool) -> None:
-    """Training state each layer wrapper writes after its layer: 3 bools, 3 empty tensors."""
-    for _ in range(3):
-        reader.read_bool()
-    for _ in range(3):
-        reader.read_tensor()
-    if innermost:
-        reader.read_int()  # sample expansion factor of the input layer
-
-
 def _read_conv(reader: DlibReader, unit: ConvAffine) -> int:
     conv = unit.conv
     reader.expect_string("con_4")
@@ -349,7 +339,7 @@ def _parse_face_resnet(reader: DlibReader, model: FaceResNet) -> None:
             total += _read_fc(reader, model.fc)
         else:  # pragma: no cover - _dlib_layers lists only the kinds above
             raise AssertionError(kind)
-        _read_wrapper_tail(reader, innermost=position == 0)
+        reader.skip_layer_training_state(with_sample_expansion=position == 0)
 
     if unit_index != len(units):
         raise reader.fail(f"read {unit_index} conv+affine units, the model has {len(units)}")

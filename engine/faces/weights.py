@@ -1,8 +1,9 @@
-"""Pretrained model files as typed objects that know their own metadata and input convention.
+"""The face models' weights cards: dlib's detector, 5-point landmarks and face ResNet.
 
-Modelled on torchvision's ``Weights`` enums: each entry says where the file comes from, under
-which licence, how well it is published to perform, and how to turn raw input into what the
-network expects (``weights.transforms()``), so no caller repeats the normalization constants.
+Cards of ``engine.weights.Weights``, registered by model id: each says where the file comes
+from, under which licence, how well it is published to perform, and how to turn raw input
+into what the network expects (``weights.transforms()``), so no caller repeats the
+normalization constants.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.faces.model_files import (
     MMOD_DETECTOR_FILE,
     model_path,
 )
+from engine.weights import Weights, register_weights
 
 FACE_MODELS_SOURCE = (
     "PyPI package face_recognition_models (github.com/ageitgey/face_recognition_models)"
@@ -60,39 +62,32 @@ class ChipNormalize:
         # and oneDNN's convolutions run ~30% faster on it than on NCHW.
         return x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
+    def inverse(self, x: torch.Tensor) -> np.ndarray:
+        """One network input (1, 3, H, W) or (3, H, W) → RGB uint8 chip (clipped)."""
+        pixels = x.detach().float().cpu().reshape(3, *x.shape[-2:]).permute(1, 2, 0)
+        pixels = pixels * self.scale + torch.tensor(self.mean_rgb)
+        return pixels.clamp(0, 255).round().to(torch.uint8).numpy()
 
-@dataclass(frozen=True)
-class ModelWeights:
-    """One pretrained model file and everything a caller needs to use it correctly.
+
+@dataclass(frozen=True, kw_only=True)
+class ModelWeights(Weights[ChipNormalize]):
+    """One pretrained face model file and everything a caller needs to use it correctly.
 
     Generic over model kinds (embedder, detector, landmarks): fields that do not apply to a
-    kind are ``None``.
+    kind are ``None``. The model id is stored beside embeddings: vectors of different models
+    never mix.
     """
 
-    name: str
-    model_id: str  # stored beside embeddings: vectors of different models never mix
-    kind: str  # "embedder", "detector", "landmarks"
     filename: str
     description: str
-    source: str
-    licence: str
-    published_metric: str
     input_size: tuple[int, int] | None = None  # (height, width)
-    input_convention: str = ""
     embedding_dim: int | None = None
     num_params: int | None = None
     match_threshold: float | None = None  # Euclidean distance below which faces match
-    normalize: ChipNormalize | None = None
 
     def path(self) -> Path:
         """The model file on disk (``ModelFileError`` when the package is missing)."""
         return model_path(self.filename)
-
-    def transforms(self) -> ChipNormalize:
-        """The preprocessing this model was trained with, as a callable."""
-        if self.normalize is None:
-            raise TypeError(f"{self.name} takes no image-tensor input; it has no transforms()")
-        return self.normalize
 
     def preprocess(
         self, chips: np.ndarray | torch.Tensor, device: torch.device | str | None = None
@@ -156,3 +151,4 @@ LANDMARKS_5 = ModelWeights(
 )
 
 ALL_FACE_WEIGHTS = (MMOD_FACE_DETECTOR, LANDMARKS_5, FACE_RESNET_V1)
+register_weights(*ALL_FACE_WEIGHTS)

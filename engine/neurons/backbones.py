@@ -34,6 +34,7 @@ from engine.backbones.named_layers import named_activations
 from engine.faces.resnet import ConvAffine, DownBlock, ResidualBlock
 from engine.neurons.errors import UnknownLayer
 from engine.neurons.receptive_field import IDENTITY, ReceptiveField, Span, chain, conv, union
+from engine.weights import Weights
 
 BACKBONES = ("face", "vgg16", "vgg19")
 
@@ -120,10 +121,12 @@ class Backbone(nn.Module):
         stages: list[tuple[str, nn.Module]],
         input_size: int,
         *,
+        weights: Weights,
         bgr: bool,
     ) -> None:
         super().__init__()
         self.name, self.title, self.input_size, self.bgr = name, title, input_size, bgr
+        self.weights = weights
         self.stage_names = [n for n, _ in stages]
         self.stages = nn.ModuleList(m for _, m in stages).eval().requires_grad_(False)
         for module in self.stages.modules():
@@ -178,7 +181,7 @@ class Backbone(nn.Module):
 
     def to_image(self, x: Tensor) -> np.ndarray:
         """One network input (1, 3, H, W) → RGB uint8 (clipped): the inverse of ``to_tensor``."""
-        raise NotImplementedError
+        return self.weights.transforms().inverse(x)
 
     def first_conv_filters(self) -> np.ndarray:
         """The first conv's kernels as (C, k, k, 3) RGB floats (BGR networks flipped)."""
@@ -194,29 +197,13 @@ class Backbone(nn.Module):
 
 class FaceBackbone(Backbone):
     def to_tensor(self, images: np.ndarray) -> Tensor:
-        from engine.faces.weights import FACE_RESNET_V1
-
-        return FACE_RESNET_V1.preprocess(images, self.device)
-
-    def to_image(self, x: Tensor) -> np.ndarray:
-        from engine.faces.weights import FACE_RESNET_V1
-
-        norm = FACE_RESNET_V1.transforms()
-        pixels = x.detach().float().cpu().reshape(3, *x.shape[-2:]).permute(1, 2, 0)
-        pixels = pixels * norm.scale + torch.tensor(norm.mean_rgb)
-        return pixels.clamp(0, 255).round().to(torch.uint8).numpy()
+        return self.weights.transforms()(images, self.device)
 
 
 class VGGBackbone(Backbone):
-    def __init__(self, *args, transforms, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.transforms = transforms
-
     def to_tensor(self, images: np.ndarray) -> Tensor:
-        return torch.cat([self.transforms(image, self.device) for image in images])
-
-    def to_image(self, x: Tensor) -> np.ndarray:
-        return self.transforms.inverse(x)
+        to_tensor = self.weights.transforms()
+        return torch.cat([to_tensor(image, self.device) for image in images])
 
 
 def _face_stages() -> list[tuple[str, nn.Module]]:
@@ -250,9 +237,15 @@ def load_backbone(
     network's input is a 150×150 chip."""
     if name == "face":
         from engine.faces.resnet import CHIP_SIZE
+        from engine.faces.weights import FACE_RESNET_V1
 
         backbone: Backbone = FaceBackbone(
-            "face", "dlib face ResNet (150×150 chips)", _face_stages(), CHIP_SIZE, bgr=False
+            "face",
+            "dlib face ResNet (150×150 chips)",
+            _face_stages(),
+            CHIP_SIZE,
+            weights=FACE_RESNET_V1,
+            bgr=False,
         )
         return backbone.to(device, memory_format=torch.channels_last)
     if name in ("vgg16", "vgg19"):
@@ -267,8 +260,8 @@ def load_backbone(
             title,
             stages,
             input_size or 224,
-            bgr=weights.transforms.bgr,
-            transforms=weights.transforms,
+            weights=weights,
+            bgr=weights.transforms().bgr,
         ).to(device)
     raise UnknownLayer(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 

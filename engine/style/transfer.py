@@ -325,7 +325,7 @@ class _Problem:
         return {name: a.float() for name, a in out.items()}
 
     def _targets(self) -> _Targets:
-        to_tensor = self.network.weights.transforms
+        to_tensor = self.network.weights.transforms()
         with torch.no_grad():
             content = self.activations(to_tensor(self.content_image, self.device))
             grams: dict[str, Tensor] = {}
@@ -437,7 +437,7 @@ def stylize(
         if x is None:
             x = _initial_image(options.init, target_content, styles_l[0], net, generator, device)
         else:  # coarse to fine: the last level's result, upsampled, is the starting point
-            x = _upsample(x.detach(), net.weights.transforms(target_content, device))
+            x = _upsample(x.detach(), net.weights.transforms()(target_content, device))
         last_level = level == len(shapes) - 1
         steps = options.steps if last_level else options.coarse_steps
         x, cancelled, reached = _optimise(
@@ -487,13 +487,13 @@ def _initial_image(
     else:
         noise = torch.randint(0, 256, (*content.shape[:2], 3), generator=generator)
         pixels = noise.to(torch.uint8).numpy()
-    return network.weights.transforms(pixels, device)
+    return network.weights.transforms()(pixels, device)
 
 
 def _to_image(
     network: VGGFeatures, x: Tensor, content: np.ndarray, luminance_only: bool
 ) -> np.ndarray:
-    image = network.weights.transforms.inverse(x)
+    image = network.weights.transforms().inverse(x)
     return colour.with_chroma_of(image, content) if luminance_only else image
 
 
@@ -571,7 +571,7 @@ def _first_step_length(x: Tensor, network: VGGFeatures) -> float:
     G) was noise and the second step sent J from 1e11 to 1e26. A one-grey-level step gives a
     real pair in both formats (float32 at 256 px: J 8.07e9 after 300 steps, 8.08e9 with lr 1).
     """
-    transforms = network.weights.transforms
+    transforms = network.weights.transforms()
     grey_level = transforms.scale / 255.0 / (sum(transforms.std) / len(transforms.std))
     return x.numel() * grey_level
 

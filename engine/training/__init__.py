@@ -1,26 +1,30 @@
-"""Siamese training of a projection head with triplet loss and hard-triplet mining (issue 5).
+"""Siamese training of a projection head with triplet loss and hard-triplet mining.
 
 A loss, miners, a sampler, a head and a loop — each usable and testable alone, in the manner of
-pytorch-metric-learning.
+pytorch-metric-learning — with their knobs in ``TrainingOptions``; ``TrainingSession``
+(``engine.training.session``) runs them as the Train page and ``cli.py train`` both do.
 """
 
-from engine.training.head import (
-    BASE_MODEL_ID,
-    LoadedHead,
-    ProjectionHead,
-    derive_model_id,
-    embed_triplet,
-    load_checkpoint,
-    save_checkpoint,
-)
-from engine.training.loop import MINERS, EpochStats, TrainResult, make_miner, train_head
+from engine.training.loop import EpochStats, TrainResult, train_projection
 from engine.training.losses import TripletLossOutput, TripletMarginLoss, Triplets
 from engine.training.miners import (
+    MINERS,
     BatchAllMiner,
     BatchHardMiner,
     SemiHardMiner,
     TripletMiner,
     TripletPool,
+    make_miner,
+)
+from engine.training.options import TrainingOptions
+from engine.training.projection import (
+    BASE_MODEL_ID,
+    ResidualProjection,
+    TrainedProjection,
+    derive_model_id,
+    embed_triplet,
+    load_checkpoint,
+    save_checkpoint,
 )
 from engine.training.sampler import PKSampler
 
@@ -30,11 +34,12 @@ __all__ = [
     "BatchAllMiner",
     "BatchHardMiner",
     "EpochStats",
-    "LoadedHead",
     "PKSampler",
-    "ProjectionHead",
+    "ResidualProjection",
     "SemiHardMiner",
     "TrainResult",
+    "TrainedProjection",
+    "TrainingOptions",
     "TripletLossOutput",
     "TripletMarginLoss",
     "TripletMiner",
@@ -45,5 +50,5 @@ __all__ = [
     "load_checkpoint",
     "make_miner",
     "save_checkpoint",
-    "train_head",
+    "train_projection",
 ]

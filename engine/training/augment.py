@@ -2,7 +2,7 @@
 
 Fine-tuning reads the frozen trunk's features of each chip, computed once, so augmentation is
 a bank of views made up front (``augmented_views``): view 0 is the chip itself, the others are
-random variations, and each batch takes one view per sample at random (``train_head(...,
+random variations, and each batch takes one view per sample at random (``train_projection(...,
 views=True)``). Kept light on purpose: the chips are already aligned by their landmarks, so a
 big shift or rotation would teach the network a misalignment it never sees at test time.
 """

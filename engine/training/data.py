@@ -52,24 +52,33 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.images)
 
-    def pairs(self, impostors: int = 5000, seed: int = 0) -> EmbeddedPairs:
+    def pairs(
+        self,
+        impostors: int = 5000,
+        seed: int = 0,
+        among: np.ndarray | None = None,
+        name: str = "the training people's pairs",
+    ) -> EmbeddedPairs:
         """Balanced pairs of these images, embedded (for choosing a threshold on the training
-        people's own pairs): ``impostors`` impostor pairs and as many genuine ones.
+        people's own pairs): ``impostors`` impostor pairs and as many genuine ones; only pairs
+        of the images ``among`` (indices) when given, e.g. of the people held out.
 
         Balanced as LFW's pair files are: with every genuine pair, LFW's few very common people
         (530 photos of one man make 140,185 pairs) would drown the impostors, and the threshold
         with the best accuracy on them would sit far too high for a 50/50 test set.
         """
-        genuine_a, genuine_b = genuine_pairs(self.labels)
+        among = np.arange(len(self.images)) if among is None else np.asarray(among)
+        person_of = self.labels[among]
+        genuine_a, genuine_b = genuine_pairs(person_of)
         if len(genuine_a) > impostors:
             keep = np.sort(np.random.default_rng(seed).choice(len(genuine_a), impostors, False))
             genuine_a, genuine_b = genuine_a[keep], genuine_b[keep]
-        impostor_a, impostor_b, _ = sample_impostor_pairs(self.labels, impostors, seed)
-        a = np.concatenate([genuine_a, impostor_a])
-        b = np.concatenate([genuine_b, impostor_b])
+        impostor_a, impostor_b, _ = sample_impostor_pairs(person_of, impostors, seed)
+        a = among[np.concatenate([genuine_a, impostor_a])]
+        b = among[np.concatenate([genuine_b, impostor_b])]
         same = np.concatenate([np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)])
         pair_set = PairSet(
-            name=f"the training people's pairs ({self.root.name})",
+            name=f"{name} ({self.root.name})",
             source="folder",
             root=self.root,
             images=self.images,

@@ -6,7 +6,7 @@ pass (level 0 and the fc layer hold 1.2 M of the 5.6 M parameters but see 256×4
 dlib's affine layers stay separate scale/shift parameters and frozen: they hold the trained
 batch-norm statistics, and a train-mode batch norm would change the function under us.
 Convolutions and the fc layer learn. Before any step the top reproduces the pretrained network
-exactly, so epoch 0 of the held-out check (``train_head(..., held_out=…)``) is the base model.
+exactly, so epoch 0 of the held-out check (``TrainingOptions.held_out``) is the base model.
 """
 
 from __future__ import annotations

@@ -14,19 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.training.head import BASE_MODEL_ID, ProjectionHead, embed_triplet
 from engine.training.losses import TripletMarginLoss, pairwise_squared_distances
-from engine.training.miners import (
-    BatchAllMiner,
-    BatchHardMiner,
-    SemiHardMiner,
-    TripletMiner,
-    TripletPool,
-)
+from engine.training.miners import TripletPool, make_miner
+from engine.training.options import TrainingOptions
+from engine.training.projection import BASE_MODEL_ID, ResidualProjection, embed_triplet
 from engine.training.sampler import PKSampler
 from engine.training.validation import HeldOutPairs, ValidationScore, split_people
-
-MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
 
 
 @dataclass(frozen=True)
@@ -54,12 +47,13 @@ class EpochStats:
 @dataclass
 class TrainResult:
     model: torch.nn.Module
+    alpha: float
+    miner: str
+    """The margin and miner it was trained with (``TrainingOptions``)."""
+    base_model_id: str = BASE_MODEL_ID
     history: list[EpochStats] = field(default_factory=list)
     cancelled: bool = False
     batches_run: int = 0
-    alpha: float = 0.2
-    miner: str = "semi-hard"
-    base_model_id: str = BASE_MODEL_ID
     baseline: ValidationScore | None = None
     """The held-out score of the untrained head (the pretrained model itself)."""
     best_epoch: int | None = None
@@ -79,17 +73,6 @@ class TrainResult:
         }
 
 
-def make_miner(name: str, alpha: float) -> TripletMiner:
-    """The batch miner called ``name`` ("pool" is not a batch miner: see ``TripletPool``)."""
-    if name == "batch-all":
-        return BatchAllMiner(alpha, only_violating=True)
-    if name == "batch-hard":
-        return BatchHardMiner()
-    if name == "semi-hard":
-        return SemiHardMiner(alpha)
-    raise ValueError(f"unknown miner {name!r}; choose one of {', '.join(MINERS)}")
-
-
 def _pair_means(out: Tensor, labels: Tensor) -> tuple[float, float]:
     with torch.no_grad():
         d = pairwise_squared_distances(out.detach())
@@ -100,39 +83,29 @@ def _pair_means(out: Tensor, labels: Tensor) -> tuple[float, float]:
     return d_ap, d_an
 
 
-def train_head(
+def train_projection(
     embeddings: np.ndarray,
     labels: np.ndarray,
+    options: TrainingOptions,
     *,
-    alpha: float = 0.2,
-    miner: str = "semi-hard",
-    epochs: int = 10,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    held_out: float = 0.0,
-    p: int = 8,
-    k: int = 4,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    pool_per_anchor: int = 4,
-    pool_slack: float = 0.0,
-    progress: Callable[[EpochStats], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    base_model_id: str = BASE_MODEL_ID,
     model: torch.nn.Module | None = None,
     views: bool = False,
+    device: torch.device | str = "cpu",
+    base_model_id: str = BASE_MODEL_ID,
+    progress: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train a ``ProjectionHead`` on frozen (N, D) embeddings with integer person ``labels``.
+    """Train a ``ResidualProjection`` on frozen (N, D) embeddings with integer person ``labels``.
 
-    ``miner`` picks the triplets: "batch-all" (all margin-violating triplets of a P×K batch),
-    "batch-hard", "semi-hard" (FaceNet), or "pool" (a fixed ``TripletPool`` of
-    ``pool_per_anchor`` random triplets per sample, rescored each epoch; its active triplets
-    are fed in batches of ``p * k``). Deterministic for a given ``seed`` on one device.
-    ``weight_decay`` (AdamW) pulls W and b back towards 0, i.e. towards the pretrained model.
-    ``held_out`` > 0 sets that share of the people aside (see ``engine.training.validation``):
-    they are scored before training and after each epoch, and the returned model holds the
-    weights of the best epoch by their ROC AUC — epoch 0, the untrained head, included.
-    ``model``: train this module instead of a new ``ProjectionHead`` on ``embeddings`` (any
+    ``options`` holds the knobs (``TrainingOptions``). Its ``miner`` picks the triplets:
+    "batch-all" (all margin-violating triplets of a P×K batch), "batch-hard", "semi-hard"
+    (FaceNet), or "pool" (a fixed ``TripletPool`` of ``pool_per_anchor`` random triplets per
+    sample, rescored each epoch; its active triplets are fed in batches of ``p * k``).
+    Deterministic for a given ``seed`` on one device. ``held_out`` > 0 sets that share of the
+    people aside (see ``engine.training.validation``): they are scored before training and after
+    each epoch, and the returned model holds the weights of the best epoch by their ROC AUC —
+    epoch 0, the untrained head, included.
+    ``model``: train this module instead of a new ``ResidualProjection`` on ``embeddings`` (any
     (N, ...) inputs it takes, e.g. ``engine.training.finetune.ResNetTop`` on trunk features;
     it needs an ``embed(np.ndarray) -> np.ndarray`` for the held-out check).
     ``views``: ``embeddings`` is (N, V, ...), V augmented views of each sample
@@ -141,8 +114,6 @@ def train_head(
     Cancelling (``should_stop()`` true) returns the model as it is, ``cancelled=True``; the
     unfinished epoch is not in ``history``.
     """
-    if miner not in MINERS:
-        raise ValueError(f"unknown miner {miner!r}; choose one of {', '.join(MINERS)}")
     x_all = torch.as_tensor(np.asarray(embeddings, dtype=np.float32), device=device)
     y_all = torch.as_tensor(np.asarray(labels).reshape(-1), device=device).long()
     if (model is None and x_all.ndim != 2 + views) or len(x_all) != len(y_all):
@@ -150,18 +121,20 @@ def train_head(
             f"embeddings (N, D) and labels (N,) disagree: {x_all.shape}, {y_all.shape}"
         )
 
+    alpha, seed, size = options.alpha, options.seed, options.p * options.k
     torch.manual_seed(seed)
     if model is None:
-        model = ProjectionHead(x_all.shape[-1])
+        model = ResidualProjection(x_all.shape[-1])
     model = model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+    decay = options.weight_decay_for(model)
+    optimizer = torch.optim.AdamW(trainable, lr=options.lr, weight_decay=decay)
     loss_fn = TripletMarginLoss(alpha)
-    result = TrainResult(model, alpha=alpha, miner=miner, base_model_id=base_model_id)
+    result = TrainResult(model, alpha=alpha, miner=options.miner, base_model_id=base_model_id)
 
     held_out_pairs = None
-    if held_out > 0:
-        train_idx, held_idx = split_people(labels, held_out, seed)
+    if options.held_out > 0:
+        train_idx, held_idx = split_people(labels, options.held_out, seed)
         held = np.asarray(embeddings)[held_idx]
         held_out_pairs = HeldOutPairs(held[:, 0] if views else held, labels[held_idx], seed=seed)
         x_all, y_all = x_all[train_idx], y_all[train_idx]
@@ -171,11 +144,12 @@ def train_head(
         best_auc = result.baseline.auc
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    sampler = PKSampler(labels, p, k, seed=seed)
-    batch_miner = make_miner(miner, alpha) if miner != "pool" else None
+    sampler = PKSampler(labels, options.p, options.k, seed=seed)
+    pooled = options.miner == "pool"
+    batch_miner = None if pooled else make_miner(options.miner, alpha)
     pool = (
-        TripletPool.random(y_all.cpu(), pool_per_anchor, alpha, pool_slack, seed=seed)
-        if miner == "pool"
+        TripletPool.random(y_all.cpu(), options.pool_per_anchor, alpha, options.pool_slack, seed)
+        if pooled
         else None
     )
     shuffle = torch.Generator().manual_seed(seed)
@@ -188,7 +162,7 @@ def train_head(
         chosen = torch.randint(0, x_all.shape[1], (len(idx),), generator=view_rng)
         return x_all[idx, chosen.to(x_all.device)]
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, options.epochs + 1):
         losses: list[float] = []
         actives: list[float] = []
         d_aps: list[float] = []
@@ -201,7 +175,6 @@ def train_head(
                 pool.rescore(model(x_all[:, 0] if views else x_all))
             a, pos, n = pool.active_triplets()
             order = torch.randperm(len(a), generator=shuffle)
-            size = p * k
             batches = [
                 (a[order[i : i + size]], pos[order[i : i + size]], n[order[i : i + size]])
                 for i in range(0, len(a), size)

@@ -191,3 +191,18 @@ class TripletPool:
         idx = self.active.nonzero(as_tuple=True)[0]
         a, p, n = self.triplets
         return a[idx], p[idx], n[idx]
+
+
+MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
+"""The miners a training run can use, by name ("pool" is the ``TripletPool``)."""
+
+
+def make_miner(name: str, alpha: float) -> TripletMiner:
+    """The batch miner called ``name`` ("pool" is not a batch miner: see ``TripletPool``)."""
+    if name == "batch-all":
+        return BatchAllMiner(alpha, only_violating=True)
+    if name == "batch-hard":
+        return BatchHardMiner()
+    if name == "semi-hard":
+        return SemiHardMiner(alpha)
+    raise ValueError(f"unknown miner {name!r}; choose one of {', '.join(MINERS)}")

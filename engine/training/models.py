@@ -12,17 +12,22 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from torch import nn
 
 from engine.errors import ModelFileError, ModelMismatch
 from engine.permissions import Action, Actor
-from engine.training.head import (
-    LoadedHead,
-    ProjectionHead,
+from engine.training.projection import (
+    BASE_MODEL_ID,
+    TrainedProjection,
     derive_model_id,
     load_checkpoint,
     save_checkpoint,
 )
+
+if TYPE_CHECKING:
+    from engine.faces.pipeline import FacePipeline
 
 MODELS_FOLDER = "models"
 ACTIVE_FILE = "active.json"
@@ -40,15 +45,21 @@ def checkpoint_path(data_dir: str | Path, model_id: str) -> Path:
 
 
 def save_trained_model(
-    data_dir: str | Path, model: ProjectionHead, metadata: dict[str, Any], *, actor: Actor
+    data_dir: str | Path, model: nn.Module, metadata: dict[str, Any], *, actor: Actor
 ) -> tuple[Path, dict[str, Any]]:
-    """Save a trained head where ``list_trained_models`` finds it; (path, full metadata).
+    """Save a trained head, or a fine-tuned ResNet top (``engine.training.finetune``), where
+    ``list_trained_models`` finds it; (path, full metadata).
 
-    ``metadata`` as for ``save_checkpoint``, plus ``threshold`` (the distance threshold chosen
-    on the training people's pairs) so Verify has a sensible default for the new model.
+    ``metadata`` as for ``save_checkpoint`` (``TrainingReport.metadata`` gives it), plus
+    ``threshold`` (the distance threshold chosen on the training people's pairs) so Verify has a
+    sensible default for the new model.
     Saved models are shared (any admin can make one the app's model), so only an admin saves.
     """
     actor.require(Action.SAVE_MODEL)
+    from engine.training.finetune import ResNetTop, save_finetuned
+
+    if isinstance(model, ResNetTop):
+        return save_finetuned(models_dir(data_dir), model, metadata)
     path = checkpoint_path(data_dir, derive_model_id(metadata["base_model_id"], model))
     path.parent.mkdir(parents=True, exist_ok=True)
     return path, save_checkpoint(path, model, metadata)
@@ -123,7 +134,7 @@ def set_active_model(
     """
     actor.require(Action.USE_MODEL)
     if model_id is not None and model_id != base_model_id:
-        load_usable_head(data_dir, model_id, base_model_id)
+        load_usable_projection(data_dir, model_id, base_model_id)
     folder = models_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     chosen = None if model_id == base_model_id else model_id
@@ -132,7 +143,9 @@ def set_active_model(
     partial.replace(folder / ACTIVE_FILE)
 
 
-def load_usable_head(data_dir: str | Path, model_id: str, base_model_id: str) -> LoadedHead:
+def load_usable_projection(
+    data_dir: str | Path, model_id: str, base_model_id: str
+) -> TrainedProjection:
     """The saved head ``model_id``, or a ``ModelFileError`` saying why the app cannot use it."""
     path = checkpoint_path(data_dir, model_id)
     if not path.is_file():
@@ -149,21 +162,48 @@ def load_usable_head(data_dir: str | Path, model_id: str, base_model_id: str) ->
 
 
 @dataclass(frozen=True)
-class ActiveHead:
-    """What ``load_active_head`` found: the head to use (None: the base model) and, when the
-    chosen model could not be used, why."""
+class ActiveProjection:
+    """What ``load_active_projection`` found: the projection to use (None: the base model) and,
+    when the chosen model could not be used, why."""
 
-    head: LoadedHead | None
+    projection: TrainedProjection | None
     problem: str | None = None
+    base_model_id: str = BASE_MODEL_ID
+
+    @property
+    def model_id(self) -> str:
+        """The id of the vectors made with it: the projection's, else the base model's."""
+        return self.projection.model_id if self.projection is not None else self.base_model_id
 
 
-def load_active_head(data_dir: str | Path, base_model_id: str) -> ActiveHead:
+def load_active_projection(data_dir: str | Path, base_model_id: str) -> ActiveProjection:
     """The active model's head. A missing or damaged checkpoint falls back to the base model
     with the reason, so a page never fails for want of the trained model."""
     model_id = active_model_id(data_dir)
     if model_id is None:
-        return ActiveHead(None)
+        return ActiveProjection(None, base_model_id=base_model_id)
     try:
-        return ActiveHead(load_usable_head(data_dir, model_id, base_model_id))
+        projection = load_usable_projection(data_dir, model_id, base_model_id)
     except (ModelFileError, ModelMismatch, ValueError) as exc:
-        return ActiveHead(None, f"the chosen model {model_id} cannot be used ({exc})")
+        problem = f"the chosen model {model_id} cannot be used ({exc})"
+        return ActiveProjection(None, problem, base_model_id)
+    return ActiveProjection(projection, base_model_id=base_model_id)
+
+
+class ModelInUse(NamedTuple):
+    pipeline: FacePipeline
+    problem: str | None
+    """Why the chosen trained model is not in use (a sentence to show as a warning), or None."""
+
+
+def pipeline_in_use(base: FacePipeline, data_dir: str | Path) -> ModelInUse:
+    """The pipeline Enroll, Verify and Recognize embed with, in the app and the CLI alike:
+    ``base`` with the active model's projection. When the chosen model cannot be used, ``base``
+    itself and why (a sentence to show as a warning); else the problem is None.
+
+    Light callers that need only the id (the CLI's gallery commands) read
+    ``load_active_projection(...).model_id`` without loading the face models."""
+    active = load_active_projection(data_dir, base.base_model_id)
+    if active.projection is None:
+        return ModelInUse(base, active.problem)
+    return ModelInUse(base.with_projection(active.projection), None)

@@ -16,6 +16,18 @@ import numpy as np
 from engine.evaluation.datasets import genuine_pairs, sample_impostor_pairs
 from engine.evaluation.metrics import equal_error_rate, roc_auc, tar_at_far
 
+MIN_PEOPLE_TO_HOLD_OUT = 4
+"""The one rule for holding people out, for picking the epoch and for comparing before and
+after alike: a split sets at least 2 people aside (so their pairs hold genuine and impostor
+pairs) and leaves at least 2 to train on (a triplet's negative is another person), so it needs
+4 people. Fewer, and nobody is held out: every person trains and the last epoch is kept."""
+
+
+def share_to_hold_out(people: int, share: float) -> float:
+    """``share`` of ``people`` to hold out, or 0 when they are fewer than
+    ``MIN_PEOPLE_TO_HOLD_OUT``."""
+    return share if people >= MIN_PEOPLE_TO_HOLD_OUT else 0.0
+
 
 def split_people(
     labels: np.ndarray, held_out: float, seed: int = 0

@@ -56,7 +56,8 @@ def test_policy_from_secrets() -> None:
         {"auth": auth, "access": {"admins": ["A@x.org"], "allowed_domains": ["x.org"]}}
     )
     assert oidc.mode == "oidc"
-    assert oidc.role_for_email("a@x.org") == "admin" and oidc.role_for_email("b@x.org") == "user"
+    assert oidc.role_for_account("a@x.org", True) == "admin"
+    assert oidc.role_for_account("b@x.org", True) == "user"
     with pytest.raises(AccessConfigError, match="64 hex"):
         AccessPolicy.from_secrets({"access": {"password_sha256": "abc"}})
     with pytest.raises(AccessConfigError, match=r"\[auth\]"):

@@ -1,4 +1,4 @@
-"""Logs never carry names, file names or embeddings (issue 8, hosted deployment)."""
+"""Logs never carry names, file names or embeddings."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A corpus of bad (and awkward but valid) inputs, made in code, for every entry point.
 
-Issue 8 §2: truncated and empty files, text and SVG named as images, decompression bombs,
+Truncated and empty files, text and SVG named as images, decompression bombs,
 1×1 and 20000×20000 images, CMYK / 16-bit / palette-with-alpha / animated / EXIF-rotated images
 (valid: they must work), no face, 20 faces, a non-UTF-8 file name, hostile zips and broken pairs
 files. Each item says what must happen to it (``expect``), so one table drives every test.

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import cli
+from cli.context import CommandContext
 from engine.images import load_image
 from store import Gallery, NewFace
 from tests.bad_inputs.conftest import record
@@ -54,7 +55,7 @@ def data_dir(tmp_path_factory, pipeline, astronaut, grace_hopper) -> Path:
     data = tmp_path_factory.mktemp("cli") / "data"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VISIONLAB_DATA", str(data))
-        patch.setattr(cli, "_pipeline", lambda base=False: pipeline)
+        patch.setattr(CommandContext, "pipeline", lambda self, base=False: pipeline)
         with Gallery(data / "gallery") as gallery:
             for name, photo, sha in (
                 ("Eileen Collins", astronaut, "a"),

@@ -1,4 +1,4 @@
-"""Real user flows in a real browser (issue 8 §1): chromium under Playwright against
+"""Real user flows in a real browser: chromium under Playwright against
 ``streamlit run app.py`` on 127.0.0.1, waiting on what Streamlit renders.
 
 1. Enrol the astronaut as Eileen Collins → verify her against her mirror image → recognize her

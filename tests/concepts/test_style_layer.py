@@ -16,7 +16,7 @@ def test_gram_matrix_and_costs_of_a_real_layer():
     costs = layer_costs(network, content, style, "relu2_1")
     n_c, n_h, n_w = costs.shape
     assert (n_c, n_h, n_w) == (128, SIDE // 2, SIDE // 2)
-    x = network.weights.transforms(square(content))
+    x = network.weights.transforms()(square(content))
     with torch.no_grad():
         a = network(x, ["relu2_1"])["relu2_1"][0].numpy()
     by_hand = np.einsum("kij,lij->kl", a.astype(np.float64), a.astype(np.float64))

@@ -16,14 +16,10 @@ import pytest
 import torch
 
 from engine.errors import InvalidImage, ModelFileError
-from engine.faces.detector import (
-    MmodFaceDetector,
-    pyramid_up_size,
-    read_mmod_model,
-    resize_bilinear_like_dlib,
-    tiled_pyramid_layout,
-)
+from engine.faces.detector import MmodFaceDetector
+from engine.faces.mmod_file import read_mmod_model
 from engine.faces.model_files import FACE_RESNET_FILE, MMOD_DETECTOR_FILE, model_path
+from engine.faces.pyramid import pyramid_up_size, resize_bilinear_like_dlib, tiled_pyramid_layout
 from engine.faces.types import Box, Detection
 
 ReferenceFn = Callable[[str, np.ndarray, int], list[Detection]]

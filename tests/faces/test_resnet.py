@@ -24,7 +24,8 @@ from engine.faces.resnet import (
     load_face_resnet,
     zero_padded_add,
 )
-from engine.faces.weights import FACE_RESNET_V1
+from engine.faces.weights import ALL_FACE_WEIGHTS, FACE_RESNET_V1
+from engine.weights import get_weights, list_weights
 
 PARITY_TOLERANCE = 1e-4  # the contract; the port actually lands at ~3e-7
 SAME_PERSON_THRESHOLD = 0.6  # dlib's Euclidean threshold
@@ -256,6 +257,22 @@ def test_preprocess_follows_dlib_input_convention() -> None:
     assert x.shape == (1, 3, 150, 150) and x.dtype == torch.float32
     expected = (np.float32([255, 0, 128]) - np.float32([122.782, 117.001, 104.298])) / 256
     np.testing.assert_array_equal(x[0, :, 0, 0].numpy(), expected)
+
+
+def test_chip_normalize_is_invertible() -> None:
+    chip = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    normalize = FACE_RESNET_V1.transforms()
+    assert (normalize.inverse(normalize(chip)) == chip).all()
+
+
+def test_face_cards_are_in_the_weights_registry() -> None:
+    assert get_weights("dlib-resnet-v1") is FACE_RESNET_V1
+    assert {w.model_id for w in ALL_FACE_WEIGHTS} <= set(list_weights())
+    assert list_weights("embedder") == ["dlib-resnet-v1"]
+    with pytest.raises(TypeError, match="no transforms"):
+        get_weights("dlib-shape-predictor-5").transforms()
+    with pytest.raises(ValueError, match="unknown model"):
+        get_weights("no-such-model")
 
 
 def test_concurrent_calls_give_the_same_descriptors(

@@ -29,7 +29,7 @@ def test_layers_json_lists_fields_in_order(capsys) -> None:
         "stride": 2,
         "start": 0,
     }
-    cli.COMMANDS["layers"][1](result)  # the plain-text table of the same result
+    cli.load_command("layers").show(result)  # the plain-text table of the same result
     out = capsys.readouterr().out
     assert "res3c" in out and "offset" in out
 

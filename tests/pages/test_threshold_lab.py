@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from engine.config import Settings
-from engine.evaluation.head import saved_heads
+from engine.evaluation.pair_classifier import saved_pair_classifiers
 from engine.verification import default_threshold
 from tests.lfw_like import make_lfw_like
 from tests.pages.face_app import enroll_directly, start_page
@@ -111,7 +111,7 @@ def test_a_head_trained_compared_and_saved(pairs_zip, data_dir, monkeypatch):
     assert list(table["scorer"]) == ["distance", "chi2 head"]
     assert at.text_input(key="lab_head_name").value == "chi2-pairs"
     at.button(key="lab_save_head").click().run()
-    assert saved_heads(data_dir, MODEL).keys() == {"chi2-pairs"}
+    assert saved_pair_classifiers(data_dir, MODEL).keys() == {"chi2-pairs"}
     # The saved head becomes a scorer: thresholds are now probabilities.
     at.selectbox(key="lab_scorer").set_value("chi2-pairs").run()
     assert not at.exception, at.exception

@@ -177,6 +177,7 @@ def test_rename_and_notes_edit_leave_no_old_value(open_gallery, data_dir: Path) 
 _CRASHING_DELETE = """
 import os, sys
 import numpy as np
+import store.gallery
 from store import Gallery
 from tests.security.test_erasure import FaceMaker, _enrol_target
 
@@ -184,7 +185,7 @@ gallery = Gallery(sys.argv[1])
 person, embeddings = _enrol_target(gallery, FaceMaker())
 np.save(sys.argv[2], embeddings)
 print(person.id, flush=True)
-Gallery._erase_pending = lambda self: None  # the process dies between COMMIT and the purge
+store.gallery.erase_pending = lambda gallery: None  # the process dies between COMMIT and the purge
 gallery.delete_person(person.id)
 os._exit(0)
 """

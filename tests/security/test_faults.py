@@ -160,10 +160,11 @@ def test_cli_enroll_prints_the_summary_so_far_then_one_error_line(
 ) -> None:
     """Hole: `cli.py enroll` printed "error: unexpected ConnectError" and no summary."""
     import cli
+    from cli.context import CommandContext
 
     monkeypatch.setenv("VISIONLAB_DATA", str(tmp_path / "data"))
     pipeline = FakePipeline(on_call=lambda n: chroma.kill() if n == 3 else None)
-    monkeypatch.setattr(cli, "_pipeline", lambda base=False: pipeline)
+    monkeypatch.setattr(CommandContext, "pipeline", lambda self, base=False: pipeline)
     code = cli.main(["enroll", str(_people_folder(tmp_path / "people", 5))])
     out, err = capsys.readouterr()
     assert code == 1
@@ -194,7 +195,7 @@ def test_full_disk_while_writing_a_chip_is_a_sentence_and_nothing_is_half_writte
     """Hole: a full disk gave "[Errno 28] No space left on device: '/srv/…'" (errno text and
     a server path)."""
     kept = gallery.enroll("Ada", faces.face("ada")).face_id
-    monkeypatch.setattr("store.gallery._write_durably", _disk_full)
+    monkeypatch.setattr("store.face_writes._write_durably", _disk_full)
     with pytest.raises(StorageFull) as caught:
         gallery.enroll("Grace", faces.face("grace"))
     message = str(caught.value)
@@ -237,9 +238,9 @@ def test_bulk_job_on_a_full_disk_stops_with_its_summary(
     gallery: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hole: a store fault in the middle of a bulk job was an exception lost mid-run."""
-    import store.gallery
+    import store.face_writes
 
-    real = store.gallery._write_durably
+    real = store.face_writes._write_durably
     writes: list[Path] = []
 
     def fills_up(path: Path, data: bytes) -> None:
@@ -248,7 +249,7 @@ def test_bulk_job_on_a_full_disk_stops_with_its_summary(
             _disk_full()
         real(path, data)
 
-    monkeypatch.setattr(store.gallery, "_write_durably", fills_up)
+    monkeypatch.setattr(store.face_writes, "_write_durably", fills_up)
     summary = enroll_folder(FakePipeline(), gallery, _people_folder(tmp_path / "people", 6))
     assert summary.stopped is not None and summary.stopped.startswith("The disk holding")
     assert summary.enrolled == 3 and summary.total == 6 and not summary.cancelled

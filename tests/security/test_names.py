@@ -21,6 +21,7 @@ from PIL import Image
 from cli import main
 from engine.enrollment import enroll_folder
 from store import Gallery, InvalidName, NameTaken
+from store.db import transaction
 from store.gallery import DEFAULT_EMBEDDING_DIM, DEFAULT_MODEL_ID
 from store.names import MAX_NAME_LENGTH, clean_name
 from tests.pages.face_app import enroll_directly, png, start_page, upload
@@ -274,7 +275,7 @@ def _face(seed: int) -> object:
 
 def _legacy_person(gallery: Gallery, person_id: str, name: str) -> None:
     """A row written before store.names (a raw name, its old key): only SQL can make one now."""
-    with gallery._transaction() as db:
+    with transaction(gallery) as db:
         db.execute(
             "INSERT INTO people(id, name, name_key, notes, created) VALUES (?, ?, ?, '', 'old')",
             (person_id, name, name.casefold()),

@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.evaluation.operating_point import OperatingPoint, save_operating_point
+from engine.evaluation.operating_point import (
+    OPERATING_POINT_FILE,
+    OperatingPoint,
+    save_operating_point,
+)
 from engine.permissions import (
     OPERATOR,
     PERMISSIONS,
@@ -29,7 +33,6 @@ from engine.permissions import (
 from engine.training import BASE_MODEL_ID
 from engine.training.models import active_model_id, set_active_model
 from engine.training.reembed import reembed_gallery
-from engine.verification import OPERATING_POINT_FILE
 from store import Gallery
 from store.guarded import GUARDED, OPERATOR_ONLY, READS, GuardedGallery
 from tests.hosted_app import ADMIN_PASSWORD, USER_PASSWORD, app_as

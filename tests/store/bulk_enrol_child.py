@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-import store.gallery
+import store.transfer
 from store import Gallery
 from store.gallery import DEFAULT_EMBEDDING_DIM, DEFAULT_MODEL_ID
 
@@ -46,7 +46,7 @@ class SyntheticPipeline:
 def main(gallery_dir: str, mode: str, source: str) -> None:
     from engine.enrollment import enroll_folder
 
-    store.gallery.IMPORT_BATCH = IMPORT_BATCH_FOR_TESTS
+    store.transfer.IMPORT_BATCH = IMPORT_BATCH_FOR_TESTS
     with Gallery(Path(gallery_dir)) as gallery:
         print("ready", flush=True)
         if mode == "folder":

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from store import Gallery, NewFace
+from store.db import sync_index
 from store.gallery import DEFAULT_EMBEDDING_DIM, DEFAULT_MODEL_ID
 
 DIM = DEFAULT_EMBEDDING_DIM
@@ -98,7 +99,7 @@ def chroma_ids(gallery: Gallery) -> set[str]:
     """Every record id in the gallery's Chroma collection, read straight from Chroma (after
     reloading it, as a search would, when another process rebuilt it: an erasure)."""
     with gallery._lock:
-        gallery._sync_index()
+        sync_index(gallery)
         return set(gallery._index.collection.get(include=[])["ids"])
 
 

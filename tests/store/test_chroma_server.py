@@ -33,7 +33,7 @@ def test_gallery_on_a_chroma_server(
     host, port = chroma_server
     monkeypatch.setenv("CHROMA_HOST", host)
     monkeypatch.setenv("CHROMA_PORT", str(port))
-    settings = Settings(data_dir=tmp_path, max_pixels=1, detect_max_side=1, device=None)
+    settings = Settings.from_env().with_data_dir(tmp_path)
     faces = FaceMaker(seed=3)
     with Gallery.open(settings) as gallery:
         assert gallery.location.startswith(f"Chroma at {host}:{port}")

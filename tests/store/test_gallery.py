@@ -14,6 +14,7 @@ from store import (
     PersonNotFound,
     collection_name,
 )
+from store.db import sync_index
 from store.gallery import DEFAULT_EMBEDDING_DIM, DEFAULT_MODEL_ID
 from tests.store.conftest import FaceMaker, assert_consistent, chip_files, chroma_ids
 
@@ -249,7 +250,7 @@ def test_other_model_gets_its_own_collection(open_gallery, faces: FaceMaker, tmp
     assert dlib_gallery.count_faces() == 1  # the models' faces never mix
     # Deleting the person removes the embeddings of every model.
     dlib_gallery.delete_person(ada.id)
-    vgg._sync_index()  # the erasure rebuilt vgg's collection: a search would reload it first
+    sync_index(vgg)  # the erasure rebuilt vgg's collection: a search would reload it first
     assert vgg._index.count() == 0 and dlib_gallery._index.count() == 0
     with pytest.raises(ModelMismatch):  # the same model id with another dimension
         open_gallery(folder, model_id="vgg-face", embedding_dim=256)

@@ -31,7 +31,7 @@ def test_bfloat16_j_and_gradient_are_close_to_float32(vgg16, small_content, smal
         net, half, torch.bfloat16, small_content, [small_style], [1.0], options, "cpu"
     )
     noise = torch.randn(1, 3, *small_content.shape[:2], generator=torch.Generator().manual_seed(0))
-    g = (VGG16_CAFFE.transforms(small_content) + 30 * noise).requires_grad_(True)
+    g = (VGG16_CAFFE.transforms()(small_content) + 30 * noise).requires_grad_(True)
     j32 = exact.costs(g)[0]
     (grad32,) = torch.autograd.grad(j32, g)
     j16 = rounded.costs(g)[0]
@@ -77,7 +77,7 @@ def test_stops_at_a_target_loss_checked_in_float32(
         net, net, torch.float32, small_content, [small_style], [1.0], result.options, "cpu"
     )
     with torch.no_grad():
-        final = exact.costs(VGG16_CAFFE.transforms(result.image))[0].item()
+        final = exact.costs(VGG16_CAFFE.transforms()(result.image))[0].item()
     assert final <= target * 1.05
 
     unreachable = stylize(

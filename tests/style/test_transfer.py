@@ -31,7 +31,7 @@ def _problem(vgg16, content, style, **options) -> _Problem:
 
 def test_content_cost_is_zero_when_g_is_c(vgg16, small_content, small_style) -> None:
     problem = _problem(vgg16, small_content, small_style)
-    _, j_content, j_style, _ = problem.costs(VGG16_CAFFE.transforms(small_content))
+    _, j_content, j_style, _ = problem.costs(VGG16_CAFFE.transforms()(small_content))
     assert j_content.item() == 0.0
     assert j_style.item() > 0
 
@@ -39,7 +39,7 @@ def test_content_cost_is_zero_when_g_is_c(vgg16, small_content, small_style) -> 
 def test_style_cost_is_zero_when_g_is_s(vgg16, small_content, small_style) -> None:
     content = small_content[: small_style.shape[0], : small_style.shape[1]]
     problem = _problem(vgg16, content, small_style)
-    _, j_content, j_style, _ = problem.costs(VGG16_CAFFE.transforms(small_style))
+    _, j_content, j_style, _ = problem.costs(VGG16_CAFFE.transforms()(small_style))
     assert j_style.item() == pytest.approx(0.0, abs=1e-6)
     assert j_content.item() > 0
 
@@ -48,8 +48,8 @@ def test_costs_match_the_formulas_on_real_activations(vgg16, small_content, smal
     problem = _problem(vgg16, small_content, small_style)
     g = torch.rand(1, 3, *small_content.shape[:2]) * 100
     j, j_content, j_style, _ = problem.costs(g)
-    a_c = vgg16(VGG16_CAFFE.transforms(small_content), STYLE_LAYERS.keys() | {"relu4_2"})
-    a_s = vgg16(VGG16_CAFFE.transforms(small_style), STYLE_LAYERS)
+    a_c = vgg16(VGG16_CAFFE.transforms()(small_content), STYLE_LAYERS.keys() | {"relu4_2"})
+    a_s = vgg16(VGG16_CAFFE.transforms()(small_style), STYLE_LAYERS)
     a_g = vgg16(g, STYLE_LAYERS.keys() | {"relu4_2"})
     expected_content = 0.5 * ((a_c["relu4_2"] - a_g["relu4_2"]) ** 2).sum()
     torch.testing.assert_close(j_content, expected_content)

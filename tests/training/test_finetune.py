@@ -12,7 +12,7 @@ import torch
 from engine.errors import ModelFileError
 from engine.faces.embedder import FaceEmbedder
 from engine.permissions import OPERATOR
-from engine.training import BASE_MODEL_ID, train_head
+from engine.training import BASE_MODEL_ID, train_projection
 from engine.training.finetune import (
     derive_finetune_id,
     embed_views,
@@ -21,6 +21,7 @@ from engine.training.finetune import (
     save_finetuned,
 )
 from engine.training.models import set_active_model
+from tests.training.test_loop import loop_options
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def test_only_convolutions_and_fc_learn(chips: np.ndarray, tmp_path: Path) -> No
     before = {k: v.clone() for k, v in top.state_dict().items()}
     x = trunk.features(np.concatenate([chips, chips[::-1]]))
     labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3])
-    result = train_head(x, labels, model=top, epochs=2, lr=1e-3, p=2, k=2, miner="batch-all")
+    knobs = loop_options(epochs=2, lr=1e-3, p=2, k=2, miner="batch-all")
+    result = train_projection(x, labels, knobs, model=top)
     after = result.model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(("conv" in k or k.startswith("fc")) for k in changed)
@@ -94,5 +96,6 @@ def test_training_on_a_bank_of_views() -> None:
     centres = rng.normal(size=(6, 16)).astype(np.float32)
     labels = np.arange(6).repeat(4)
     x = centres[labels][:, None, :] + rng.normal(0, 0.3, (24, 3, 16)).astype(np.float32)
-    result = train_head(x, labels, views=True, epochs=2, p=3, k=2, miner="batch-all")
+    knobs = loop_options(epochs=2, p=3, k=2, miner="batch-all")
+    result = train_projection(x, labels, knobs, views=True)
     assert len(result.history) == 2 and result.model.embed(x[:, 0]).shape == (24, 16)

@@ -15,13 +15,14 @@ from engine.training import (
     BatchAllMiner,
     EpochStats,
     PKSampler,
-    ProjectionHead,
+    ResidualProjection,
+    TrainingOptions,
     TripletMarginLoss,
     derive_model_id,
     embed_triplet,
     load_checkpoint,
     save_checkpoint,
-    train_head,
+    train_projection,
 )
 from engine.training.losses import pairwise_squared_distances
 
@@ -37,6 +38,11 @@ def clustered(n_ids: int = 20, per_id: int = 8, dim: int = 128, seed: int = 0):
     noise[8:16] = 0.5
     x = centers.repeat(per_id, 0) + rng.normal(0, 1, (n_ids * per_id, dim)) * noise
     return x.astype(np.float32), np.arange(n_ids).repeat(per_id)
+
+
+def loop_options(**knobs) -> TrainingOptions:
+    """``TrainingOptions`` over the loop's former keyword defaults: nobody held out, no decay."""
+    return TrainingOptions(**{"held_out": 0.0, "weight_decay": 0.0, **knobs})
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +98,13 @@ def test_pk_sampler_rejects_batches_without_negatives() -> None:
 
 def test_untrained_head_reproduces_the_base_embeddings_exactly(data) -> None:
     x = torch.as_tensor(data[0])
-    assert torch.equal(ProjectionHead(128)(x), x)
-    assert np.array_equal(ProjectionHead(128).embed(data[0]), data[0])
+    assert torch.equal(ResidualProjection(128)(x), x)
+    assert np.array_equal(ResidualProjection(128).embed(data[0]), data[0])
 
 
 def test_siamese_branches_share_one_parameter_set() -> None:
     torch.manual_seed(0)
-    model = ProjectionHead(4)
+    model = ResidualProjection(4)
     with torch.no_grad():
         model.linear.weight.normal_()  # away from the identity, so every branch has a gradient
     params = list(model.parameters())
@@ -128,8 +134,11 @@ def test_siamese_branches_share_one_parameter_set() -> None:
 def test_training_lowers_the_loss_and_separates_the_people(data, miner: str) -> None:
     x, y = data
     seen: list[EpochStats] = []
-    result = train_head(
-        x, y, alpha=0.2, miner=miner, epochs=5, lr=1e-2, p=8, k=4, seed=0, progress=seen.append
+    result = train_projection(
+        x,
+        y,
+        loop_options(alpha=0.2, miner=miner, epochs=5, lr=1e-2, p=8, k=4, seed=0),
+        progress=seen.append,
     )
     assert [s.epoch for s in seen] == [1, 2, 3, 4, 5] and seen == result.history
     assert not result.cancelled
@@ -147,7 +156,8 @@ def test_training_lowers_the_loss_and_separates_the_people(data, miner: str) -> 
 
 def test_pool_active_fraction_falls_as_training_proceeds(data) -> None:
     x, y = data
-    result = train_head(x, y, alpha=0.2, miner="pool", epochs=5, lr=1e-2, p=8, k=4, seed=0)
+    knobs = loop_options(alpha=0.2, miner="pool", epochs=5, lr=1e-2, p=8, k=4, seed=0)
+    result = train_projection(x, y, knobs)
     fractions = [s.pool_active_fraction for s in result.history]
     assert fractions[0] is not None and fractions[-1] < 0.5 * fractions[0]
     assert result.history[-1].mean_d_an - result.history[-1].mean_d_ap > (
@@ -157,8 +167,9 @@ def test_pool_active_fraction_falls_as_training_proceeds(data) -> None:
 
 def test_training_is_deterministic_for_a_seed(data) -> None:
     x, y = data
-    runs = [train_head(x, y, miner="batch-hard", epochs=2, lr=1e-2, seed=3) for _ in range(2)]
-    other = train_head(x, y, miner="batch-hard", epochs=2, lr=1e-2, seed=4)
+    knobs = loop_options(miner="batch-hard", epochs=2, lr=1e-2, seed=3)
+    runs = [train_projection(x, y, knobs) for _ in range(2)]
+    other = train_projection(x, y, loop_options(miner="batch-hard", epochs=2, lr=1e-2, seed=4))
     first, second = (r.model.state_dict() for r in runs)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not torch.equal(first["linear.weight"], other.model.state_dict()["linear.weight"])
@@ -173,7 +184,8 @@ def test_should_stop_cancels_within_one_batch(data) -> None:
         calls += 1
         return calls > 7  # batches per epoch: 20 people // 8 = 2, so mid-epoch 4
 
-    result = train_head(x, y, miner="semi-hard", epochs=50, p=8, k=4, should_stop=should_stop)
+    knobs = loop_options(miner="semi-hard", epochs=50, p=8, k=4)
+    result = train_projection(x, y, knobs, should_stop=should_stop)
     assert result.cancelled
     assert result.batches_run == 7 and calls == 8
     assert len(result.history) == 3  # the unfinished fourth epoch is not reported
@@ -181,7 +193,7 @@ def test_should_stop_cancels_within_one_batch(data) -> None:
 
 def test_unknown_miner_is_rejected(data) -> None:
     with pytest.raises(ValueError, match="unknown miner"):
-        train_head(*data, miner="hardest", epochs=1)
+        train_projection(*data, loop_options(miner="hardest", epochs=1))
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -189,7 +201,7 @@ def test_unknown_miner_is_rejected(data) -> None:
 
 def test_checkpoint_round_trip_and_model_id(tmp_path: Path, data) -> None:
     x, y = data
-    result = train_head(x, y, miner="batch-hard", epochs=1, lr=1e-2, seed=0)
+    result = train_projection(x, y, loop_options(miner="batch-hard", epochs=1, lr=1e-2, seed=0))
     path = tmp_path / "head.pt"
     meta = save_checkpoint(path, result.model, result.metadata(data="synthetic-20x8"))
 
@@ -205,7 +217,7 @@ def test_checkpoint_round_trip_and_model_id(tmp_path: Path, data) -> None:
     assert np.array_equal(loaded.model.embed(x), result.model.embed(x))
 
     # Different weights, different id; and no head shares the base model's id.
-    untrained = ProjectionHead(128)
+    untrained = ResidualProjection(128)
     assert derive_model_id(BASE_MODEL_ID, untrained) != meta["model_id"]
     assert derive_model_id(BASE_MODEL_ID, untrained) != BASE_MODEL_ID
 
@@ -213,7 +225,7 @@ def test_checkpoint_round_trip_and_model_id(tmp_path: Path, data) -> None:
 def test_loading_a_head_of_another_base_model_raises(tmp_path: Path) -> None:
     path = tmp_path / "vgg-head.pt"
     metadata = {"base_model_id": "vgg-face", "data": "x", "alpha": 0.2, "miner": "pool"}
-    save_checkpoint(path, ProjectionHead(8), {**metadata, "epochs": 0, "metrics": {}})
+    save_checkpoint(path, ResidualProjection(8), {**metadata, "epochs": 0, "metrics": {}})
     with pytest.raises(ModelMismatch, match="vgg-face"):
         load_checkpoint(path)
     assert load_checkpoint(path, base_model_id="vgg-face").metadata["base_model_id"] == "vgg-face"

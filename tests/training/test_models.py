@@ -13,12 +13,12 @@ import torch
 from engine.config import Settings
 from engine.errors import ModelFileError
 from engine.permissions import OPERATOR
-from engine.training import BASE_MODEL_ID, ProjectionHead, train_head
+from engine.training import BASE_MODEL_ID, ResidualProjection, train_projection
 from engine.training.models import (
     active_model_id,
     checkpoint_path,
     list_trained_models,
-    load_active_head,
+    load_active_projection,
     save_trained_model,
     set_active_model,
 )
@@ -26,14 +26,14 @@ from engine.training.reembed import reembed_gallery
 from engine.verification import default_threshold
 from store import Gallery
 from tests.store.conftest import FaceMaker, faces, no_default_embedding_function, open_gallery
-from tests.training.test_loop import clustered
+from tests.training.test_loop import clustered, loop_options
 
 __all__ = ["faces", "no_default_embedding_function", "open_gallery"]  # fixtures used here
 
 
-def scaled_head(scale: float = 0.5, seed: int = 0) -> ProjectionHead:
+def scaled_head(scale: float = 0.5, seed: int = 0) -> ResidualProjection:
     """A head that changes every vector: x ↦ x + W x + b with a small random W and b."""
-    head = ProjectionHead(128)
+    head = ResidualProjection(128)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         head.linear.weight.copy_(torch.randn(128, 128, generator=generator) * scale / 128**0.5)
@@ -41,7 +41,7 @@ def scaled_head(scale: float = 0.5, seed: int = 0) -> ProjectionHead:
     return head.eval()
 
 
-def save(data_dir: Path, head: ProjectionHead, threshold: float | None = 0.55) -> str:
+def save(data_dir: Path, head: ResidualProjection, threshold: float | None = 0.55) -> str:
     metadata = {
         "base_model_id": BASE_MODEL_ID,
         "data": "synthetic",
@@ -69,15 +69,20 @@ def test_saved_models_are_listed_and_one_can_be_chosen(tmp_path: Path) -> None:
 
     set_active_model(tmp_path, second, BASE_MODEL_ID, actor=OPERATOR)
     assert active_model_id(tmp_path) == second
-    active = load_active_head(tmp_path, BASE_MODEL_ID)
-    assert active.problem is None and active.head is not None and active.head.model_id == second
+    active = load_active_projection(tmp_path, BASE_MODEL_ID)
+    assert (
+        active.problem is None
+        and active.projection is not None
+        and active.projection.model_id == second
+    )
     x = np.random.default_rng(0).normal(size=(4, 128)).astype(np.float32)
-    np.testing.assert_array_equal(active.head.project(x), scaled_head(seed=2).embed(x))
+    np.testing.assert_array_equal(active.projection.project(x), scaled_head(seed=2).embed(x))
 
     # back to the pretrained model
     set_active_model(tmp_path, BASE_MODEL_ID, BASE_MODEL_ID, actor=OPERATOR)
     assert (
-        active_model_id(tmp_path) is None and load_active_head(tmp_path, BASE_MODEL_ID).head is None
+        active_model_id(tmp_path) is None
+        and load_active_projection(tmp_path, BASE_MODEL_ID).projection is None
     )
 
 
@@ -89,8 +94,8 @@ def test_a_model_that_cannot_load_is_refused_or_falls_back(tmp_path: Path) -> No
     chosen = save(tmp_path, scaled_head())
     set_active_model(tmp_path, chosen, BASE_MODEL_ID, actor=OPERATOR)
     checkpoint_path(tmp_path, chosen).write_bytes(b"not a checkpoint")
-    fallback = load_active_head(tmp_path, BASE_MODEL_ID)
-    assert fallback.head is None and chosen in (fallback.problem or "")
+    fallback = load_active_projection(tmp_path, BASE_MODEL_ID)
+    assert fallback.projection is None and chosen in (fallback.problem or "")
     with pytest.raises(ValueError, match="not a model id"):
         checkpoint_path(tmp_path, "../../etc/passwd")
 
@@ -163,7 +168,8 @@ def test_reembedding_can_be_cancelled_and_resumed(
 
 def test_held_out_people_keep_the_best_epoch() -> None:
     x, y = clustered(n_ids=24)
-    result = train_head(x, y, miner="batch-all", epochs=4, lr=1e-2, held_out=0.25, seed=0)
+    knobs = loop_options(miner="batch-all", epochs=4, lr=1e-2, held_out=0.25, seed=0)
+    result = train_projection(x, y, knobs)
     assert result.baseline is not None and result.best_epoch is not None
     aucs = [result.baseline.auc] + [h.held_out_auc for h in result.history]
     assert result.best_epoch == int(np.argmax(aucs))
@@ -177,7 +183,8 @@ def test_a_head_that_cannot_help_gives_back_the_pretrained_model() -> None:
     x = rng.normal(size=(160, 128)).astype(np.float32)
     y = rng.permutation(np.arange(20).repeat(8))  # identities unrelated to the vectors
     x[:, :4] += np.eye(4, dtype=np.float32)[y % 4] * 3  # ...except a split into 4 groups
-    result = train_head(x, y, miner="batch-all", epochs=3, lr=5e-2, held_out=0.3, seed=1)
+    knobs = loop_options(miner="batch-all", epochs=3, lr=5e-2, held_out=0.3, seed=1)
+    result = train_projection(x, y, knobs)
     if result.best_epoch == 0:
         np.testing.assert_array_equal(result.model.embed(x), x)
     aucs = [result.baseline.auc] + [h.held_out_auc for h in result.history]

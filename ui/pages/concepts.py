@@ -93,7 +93,7 @@ def siamese() -> None:
     st.write(
         "Both branches of a Siamese network are **one** network f: only then do f(x1) and f(x2) "
         "share a space where ‖f(x1) − f(x2)‖ means something. The Train page runs anchor, "
-        "positive and negative through one module (`engine.training.head.embed_triplet`):"
+        "positive and negative through one module (`engine.training.projection.embed_triplet`):"
     )
     check = siamese_check()
     c1, c2, c3 = st.columns(3)

@@ -30,9 +30,14 @@ from engine.evaluation.datasets import (
     pairs_from_folder,
     pairs_from_gallery,
 )
-from engine.evaluation.head import FEATURE_LABELS, FEATURES, VerificationHead, saved_heads
 from engine.evaluation.metrics import FAR_TARGETS, cmc, dir_at_fpir, open_set_curve
 from engine.evaluation.operating_point import operating_point, save_operating_point
+from engine.evaluation.pair_classifier import (
+    FEATURE_LABELS,
+    FEATURES,
+    PairClassifier,
+    saved_pair_classifiers,
+)
 from engine.evaluation.protocol import (
     PairRow,
     errors_by_identity,
@@ -207,7 +212,7 @@ if embedded.dropped_pairs:
     notes.append(f"{embedded.dropped_pairs:,} pairs dropped (an image without embedding)")
 st.caption(md_literal(" · ".join(notes)))  # the pairs' note names the user's files
 
-heads = saved_heads(settings().data_dir, embedded.model_id)
+heads = saved_pair_classifiers(settings().data_dir, embedded.model_id)
 scorer_name = st.selectbox(
     "Scorer",
     ["distance", *heads],
@@ -217,7 +222,7 @@ scorer_name = st.selectbox(
 scorer = (
     DistanceScorer()
     if scorer_name == "distance"
-    else VerificationHead.load(heads[scorer_name], embedded.model_id)
+    else PairClassifier.load(heads[scorer_name], embedded.model_id)
 )
 scores = pair_scores(scorer, embedded)
 if scores.same.all() or not scores.same.any():
@@ -258,7 +263,7 @@ elif method == AT_EER:
 if chosen is not None:
     st.session_state[slider_key] = float(np.clip(chosen, 0.0, high))
 elif slider_key not in st.session_state:
-    start = scorer.threshold if isinstance(scorer, VerificationHead) else None
+    start = scorer.threshold if isinstance(scorer, PairClassifier) else None
     if start is None:
         start = default_threshold(settings(), embedded.model_id).value
     st.session_state[slider_key] = float(np.clip(start, 0.0, high))
@@ -473,8 +478,8 @@ if training is not None:
                     "threshold": f"{r.threshold:.3f}",
                     "ROC AUC": f"{r.roc_auc:.4f}",
                     "EER": f"{r.eer:.2%}",
-                    "TAR @ FAR 1e-2": f"{r.tar_at_far[1].tar:.2%}"
-                    if r.tar_at_far[1].measurable
+                    "TAR @ FAR 1e-2": f"{r.tar_at(1e-2).tar:.2%}"
+                    if r.tar_at(1e-2).measurable
                     else "not measurable",
                 }
                 for name, r in compared.items()

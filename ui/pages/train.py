@@ -1,46 +1,39 @@
 """Train: a Siamese embedding head learned with triplet loss on a folder of people.
 
 The pretrained face ResNet stays frozen; the page embeds the folder (an upload, or an allowed
-server folder: ``ui.widgets.data_source``) once, cached as the threshold lab does; trains
-``engine.training``'s projection head on those embeddings with live curves, compares it with
-the plain distance on held-out people and saves it as a checkpoint.
+server folder: ``ui.widgets.data_source``) once, cached as the threshold lab does, and runs an
+``engine.training.session.TrainingSession`` on those embeddings — the run ``cli.py train``
+makes — with live curves; then shows its before/after on held-out people and saves it.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from engine.data_sources import Dataset
 from engine.errors import VisionLabError
-from engine.evaluation.datasets import (
-    EmbeddedPairs,
-    EmbeddingCancelled,
-    pairs_from_folder,
-)
-from engine.evaluation.metrics import best_threshold
-from engine.evaluation.scoring import DistanceScorer, PairScores, VerificationReport, evaluate
+from engine.evaluation.datasets import EmbeddingCancelled
 from engine.permissions import Action
-from engine.training import MINERS, EpochStats, TrainResult, train_head
+from engine.training import MINERS, EpochStats, TrainingOptions
+from engine.training.data import load_training_set
 from engine.training.models import save_trained_model
+from engine.training.options import HEAD_WEIGHT_DECAY
+from engine.training.session import TrainingReport, TrainingSession
+from engine.training.validation import MIN_PEOPLE_TO_HOLD_OUT
 from ui.widgets import lab_charts
 from ui.widgets.access import ADMIN_ONLY, current_actor
 from ui.widgets.data_source import data_source, finish_upload
-from ui.widgets.face_widgets import embed_pairs_with_progress, flash, show_error, show_flash
+from ui.widgets.face_widgets import flash, show_error, show_flash
 from ui.widgets.jobs import heavy_job
 from ui.widgets.model_choice import model_choice_section
 from ui.widgets.resources import base_face_pipeline, engine_status, settings
 
 STATE, STOP = "train", "train_stop"
-HELD_OUT_SHARE = 0.2
-EARLY_STOP_SHARE = 0.2
-# Of the training people, the share set aside to pick the best epoch (10 people or more).
-MIN_PEOPLE_FOR_HELD_OUT = 4
-# Two people held out (a genuine and an impostor pair) and two left to train on.
+DEFAULTS = TrainingOptions()
 
 
 # --- what the page computes -------------------------------------------------------------------
@@ -65,59 +58,11 @@ def curves_figure(history: list[EpochStats]) -> go.Figure:
     return figure
 
 
-def split_people(identities: np.ndarray, seed: int) -> np.ndarray | None:
-    """The held-out people (about 20 %, chosen with ``seed``), or None when the folder has too
-    few people to hold any out and still train."""
-    people = np.unique(identities)
-    if len(people) < MIN_PEOPLE_FOR_HELD_OUT:
-        return None
-    count = max(2, round(HELD_OUT_SHARE * len(people)))
-    return np.random.default_rng(seed).permutation(people)[:count]
-
-
-def compare_on_held_out(
-    embedded: EmbeddedPairs, head_embeddings: np.ndarray, held_out: np.ndarray
-) -> dict[str, VerificationReport] | None:
-    """Plain distance vs the head on the held-out people's pairs, each at the threshold chosen
-    on the training people's pairs; None when the held-out pairs lack genuine or impostors."""
-    pairs = embedded.pairs
-    held = np.isin(np.asarray(pairs.identities), held_out)
-    usable = embedded.usable
-    test = usable & held[pairs.a] & held[pairs.b]
-    train = usable & ~held[pairs.a] & ~held[pairs.b]
-    reports = {}
-    for name, vectors in (
-        ("base distance", embedded.embeddings),
-        ("trained head", head_embeddings),
-    ):
-        scores = [
-            PairScores.of(DistanceScorer(), vectors[pairs.a[m]], vectors[pairs.b[m]], pairs.same[m])
-            for m in (test, train)
-        ]
-        if any(s.same.all() or not s.same.any() for s in scores):
-            return None
-        reports[name] = evaluate(scores[0], train=scores[1], train_name="the training people")
-    return reports
-
-
-def training_threshold(
-    embedded: EmbeddedPairs, head_vectors: np.ndarray, training: np.ndarray
-) -> float | None:
-    """The head's most accurate distance threshold on the training people's pairs: saved with
-    the model as its default on Verify and Recognize."""
-    pairs = embedded.pairs
-    use = embedded.usable & training[pairs.a] & training[pairs.b]
-    if not use.any() or pairs.same[use].all() or not pairs.same[use].any():
-        return None
-    distances = np.linalg.norm(head_vectors[pairs.a[use]] - head_vectors[pairs.b[use]], axis=1)
-    return best_threshold(distances, pairs.same[use])
-
-
 def _stop() -> None:
     st.session_state[STOP] = True
 
 
-def _run(dataset: Dataset, options: dict) -> None:
+def _run(dataset: Dataset, options: TrainingOptions) -> None:
     """Embed the folder, then train, drawing the curves as epochs end; results go to
     ``st.session_state[STATE]`` as they come, so a Stop keeps the epochs done."""
     state = st.session_state[STATE] = {
@@ -126,33 +71,29 @@ def _run(dataset: Dataset, options: dict) -> None:
         "options": options,
         "history": [],
     }
-    pairs = pairs_from_folder(dataset.root, seed=options["seed"])
     running = st.empty()
     with running.container():
-        st.caption(pairs.note)
         st.button("Stop", key="train_stop_button", on_click=_stop)
-        bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
+        bar = st.progress(0.0, text="Embedding the images…")
         chart = st.empty()
 
-    # Always the pretrained model's vectors: a head is trained on top of them, whatever
-    # model the other pages use now.
-    embedded = embed_pairs_with_progress(
-        pairs,
-        bar,
-        should_stop=lambda: bool(st.session_state.get(STOP)),
-        pipeline=base_face_pipeline(),
-        cache_dir=dataset.cache_dir,
-    )
-    state["embedded"] = embedded
-    identities = np.asarray(pairs.identities)
-    has = np.isfinite(embedded.embeddings).all(axis=1)
-    held_out = split_people(identities[has], options["seed"])
-    training = has & ~np.isin(identities, held_out if held_out is not None else [])
-    people, labels = np.unique(identities[training], return_inverse=True)
-    state["held_out"] = held_out
-    state["trained_on"] = (len(people), int(training.sum()))
+    def embedded(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
 
-    epochs = options["epochs"]
+    # Always the pretrained model's vectors: a head is trained on top of them, whatever
+    # model the other pages use now. The cache is the threshold lab's, so either page reuses it.
+    data = load_training_set(
+        base_face_pipeline(),
+        dataset.root,
+        dataset.cache_dir or settings().data_dir / "cache",
+        min_images=2,
+        progress=embedded,
+        should_stop=lambda: bool(st.session_state.get(STOP)),
+    )
+    state["embedded"] = True
+    session = TrainingSession(data, options, device=engine_status().device)
+
+    epochs = options.epochs
     last_tick = [0.0]
 
     def epoch_done(stats: EpochStats) -> None:
@@ -169,32 +110,8 @@ def _run(dataset: Dataset, options: dict) -> None:
             bar.progress(done / epochs, text=f"Epoch {done + 1} / {epochs}…")
         return bool(st.session_state.get(STOP))
 
-    bar.progress(0.0, text=f"Training on {len(people):,} people…")
-    started = time.monotonic()
-    result = train_head(
-        embedded.embeddings[training],
-        labels,
-        alpha=options["alpha"],
-        miner=options["miner"],
-        epochs=epochs,
-        lr=options["lr"],
-        weight_decay=options["weight_decay"],
-        held_out=EARLY_STOP_SHARE if options["early_stop"] and len(people) >= 10 else 0.0,
-        p=options["p"],
-        k=options["k"],
-        seed=options["seed"],
-        device=engine_status().device,
-        progress=epoch_done,
-        should_stop=should_stop,
-        base_model_id=embedded.model_id,
-    )
-    state["seconds"] = time.monotonic() - started
-    state["result"] = result
-    head_vectors = np.full_like(embedded.embeddings, np.nan)
-    head_vectors[has] = result.model.embed(embedded.embeddings[has])
-    state["threshold"] = training_threshold(embedded, head_vectors, training)
-    if held_out is not None:
-        state["comparison"] = compare_on_held_out(embedded, head_vectors, held_out)
+    bar.progress(0.0, text=f"Training on {session.people:,} people…")
+    state["report"] = session.run(progress=epoch_done, should_stop=should_stop)
     running.empty()
 
 
@@ -220,31 +137,35 @@ show_flash()
 
 dataset = data_source("train")
 left, middle, right = st.columns(3)
-options = {
-    "alpha": left.number_input("Margin α", 0.0, 2.0, 0.2, 0.05, key="train_alpha"),
-    "miner": middle.selectbox("Miner", MINERS, index=MINERS.index("semi-hard"), key="train_miner"),
-    "epochs": int(right.number_input("Epochs", 1, 500, 20, 1, key="train_epochs")),
-    "lr": left.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key="train_lr"),
-    "p": int(middle.number_input("P (people per batch)", 2, 256, 8, 1, key="train_p")),
-    "k": int(right.number_input("K (photos per person)", 2, 64, 4, 1, key="train_k")),
+knobs = {
+    "alpha": left.number_input("Margin α", 0.0, 2.0, DEFAULTS.alpha, 0.05, key="train_alpha"),
+    "miner": middle.selectbox(
+        "Miner", MINERS, index=MINERS.index(DEFAULTS.miner), key="train_miner"
+    ),
+    "epochs": int(right.number_input("Epochs", 1, 500, DEFAULTS.epochs, 1, key="train_epochs")),
+    "lr": left.number_input("Learning rate", 1e-5, 1.0, DEFAULTS.lr, format="%.5f", key="train_lr"),
+    "p": int(middle.number_input("P (people per batch)", 2, 256, DEFAULTS.p, 1, key="train_p")),
+    "k": int(right.number_input("K (photos per person)", 2, 64, DEFAULTS.k, 1, key="train_k")),
     "weight_decay": middle.number_input(
         "Weight decay",
         0.0,
         1.0,
-        1e-4,
+        HEAD_WEIGHT_DECAY,
         format="%.5f",
         key="train_wd",
         help="Pulls the head back towards the identity, i.e. towards the pretrained model.",
     ),
-    "seed": int(left.number_input("Seed", 0, value=0, step=1, key="train_seed")),
-    "early_stop": right.checkbox(
-        "Keep the best epoch",
-        value=True,
-        key="train_early_stop",
-        help=f"Sets {EARLY_STOP_SHARE:.0%} of the training people aside and keeps the epoch "
-        "that verifies them best — epoch 0, the pretrained model, included (10+ people).",
-    ),
+    "seed": int(left.number_input("Seed", 0, value=DEFAULTS.seed, step=1, key="train_seed")),
 }
+keep_best = right.checkbox(
+    "Keep the best epoch",
+    value=True,
+    key="train_early_stop",
+    help=f"Sets {DEFAULTS.held_out:.0%} of the training people aside and keeps the epoch "
+    "that verifies them best — epoch 0, the pretrained model, included "
+    f"({MIN_PEOPLE_TO_HOLD_OUT}+ training people).",
+)
+options = TrainingOptions(**knobs, held_out=DEFAULTS.held_out if keep_best else 0.0)
 if st.button("Start training", key="train_start", type="primary", disabled=dataset is None):
     st.session_state[STOP] = False
     try:
@@ -267,8 +188,8 @@ if st.button("Start training", key="train_start", type="primary", disabled=datas
 def show_run(state: dict) -> None:
     """The finished (or stopped) run: curves, before/after, saving."""
     history: list[EpochStats] = state["history"]
-    result: TrainResult | None = state.get("result")
-    if result is None or result.cancelled:
+    report: TrainingReport | None = state.get("report")
+    if report is None or report.cancelled:
         if "embedded" not in state:
             st.warning("Stopped while embedding; the images done so far are cached.")
         else:
@@ -279,13 +200,13 @@ def show_run(state: dict) -> None:
             st.plotly_chart(curves_figure(history), key="train_curves")
         return
 
+    result = report.result
     st.subheader("Training curves")
     st.plotly_chart(curves_figure(history), key="train_curves")
     last = history[-1]
-    people, images = state["trained_on"]
     st.caption(
-        f"{len(history)} epochs with {result.miner} mining on {people:,} people "
-        f"({images:,} images) in {state['seconds']:.1f} s · {result.batches_run:,} batches"
+        f"{len(history)} epochs with {result.miner} mining on {report.people:,} people "
+        f"({report.images:,} images) in {report.seconds:.1f} s · {result.batches_run:,} batches"
     )
     columns = st.columns(4)
     columns[0].metric("Final loss", f"{last.loss:.4f}")
@@ -294,18 +215,17 @@ def show_run(state: dict) -> None:
     columns[3].metric("Mean d(A, N)", f"{last.mean_d_an:.3f}")
 
     st.subheader("Before and after, on people the head never saw")
-    comparison = state.get("comparison")
-    if state["held_out"] is None:
+    held_out = report.comparisons.get("held-out")
+    if held_out is None:
         st.info(
-            f"Held-out comparison needs at least {MIN_PEOPLE_FOR_HELD_OUT} people in the folder; "
+            f"Held-out comparison needs at least {MIN_PEOPLE_TO_HOLD_OUT} people in the folder; "
             "this one trained on every person it has."
         )
-    elif comparison is None:
-        st.info("The held-out people's pairs need both genuine and impostor pairs to compare.")
     else:
-        held = ", ".join(sorted(map(str, state["held_out"])))
+        comparison = {"base distance": held_out.before, "trained head": held_out.after}
+        held = ", ".join(sorted(report.test_people))
         st.caption(
-            f"Held out (seed {options['seed']}): {held}. Thresholds from the training people."
+            f"Held out (seed {report.options.seed}): {held}. Thresholds from the training people."
         )
         st.dataframe(
             [
@@ -333,7 +253,7 @@ def show_run(state: dict) -> None:
     if result.best_epoch is not None:
         kept = result.best_epoch or "0 — the untrained head, i.e. the pretrained model itself"
         st.info(
-            f"Kept the weights of epoch {kept}: the best on {EARLY_STOP_SHARE:.0%} of the "
+            f"Kept the weights of epoch {kept}: the best on {report.options.held_out:.0%} of the "
             "training people set aside (held-out ROC AUC "
             f"{result.baseline.auc:.5f} before training)."
         )
@@ -344,32 +264,18 @@ def show_run(state: dict) -> None:
         disabled=not may_save,
         help=None if may_save else ADMIN_ONLY,
     ):
-        metadata = result.metadata(data=state["data_name"])
-        metadata.update(threshold=state.get("threshold"), **_figures(state.get("comparison")))
         try:
             path, meta = save_trained_model(
-                settings().data_dir, result.model, metadata, actor=current_actor()
+                settings().data_dir,
+                report.model,
+                report.metadata(data=state["data_name"]),
+                actor=current_actor(),
             )
         except VisionLabError as exc:
             show_error(exc)
             st.stop()
         flash(f"Saved {meta['model_id']} to {path}. Choose it under **Model in use** below.")
         st.rerun()
-
-
-def _figures(comparison: dict[str, VerificationReport] | None) -> dict:
-    """The held-out before/after, in the metadata shape the CLI writes."""
-    if not comparison:
-        return {}
-    headline = {
-        name: {"accuracy": r.accuracy, "eer": r.eer, "protocol": "held-out people"}
-        for name, r in comparison.items()
-    }
-    return {
-        "evaluation": {
-            "eval": {"before": headline["base distance"], "after": headline["trained head"]}
-        }
-    }
 
 
 state = st.session_state.get(STATE)

@@ -5,7 +5,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.errors import VisionLabError
-from engine.evaluation.head import HeadDecision, VerificationHead, saved_heads, verify_with_head
+from engine.evaluation.pair_classifier import (
+    PairClassifier,
+    PairDecision,
+    saved_pair_classifiers,
+    verify_with_classifier,
+)
 from engine.faces.pipeline import Face
 from engine.verification import (
     EmptyGallery,
@@ -22,8 +27,8 @@ CLAIMED = "A photo and an enrolled person"
 DISTANCE = "distance"
 
 
-def verify_by_head(
-    head: VerificationHead, name: str, probe: Face | None, other: Face | None, person_id: str | None
+def verify_by_classifier(
+    head: PairClassifier, name: str, probe: Face | None, other: Face | None, person_id: str | None
 ) -> None:
     """The same comparison scored by a learned head: a probability, higher meaning the same
     person, against a probability threshold (the head's own, else 0.5)."""
@@ -44,10 +49,12 @@ def verify_by_head(
     source = default if abs(threshold - round(head.threshold, 2)) < 1e-9 else "set with the slider"
     st.caption(f"Default {head.threshold:.2f}: {default}.")
     chips = st.columns([1, 1, 3])
-    decision: HeadDecision | None = None
+    decision: PairDecision | None = None
     try:
         if probe is not None and other is not None:
-            decision = verify_with_head(head, probe.embedding, other.embedding, threshold, source)
+            decision = verify_with_classifier(
+                head, probe.embedding, other.embedding, threshold, source
+            )
             chips[1].image(other.chip, caption="B", width=120)
         elif probe is not None and person_id is not None:
             gallery = open_gallery()
@@ -55,7 +62,7 @@ def verify_by_head(
             if len(references) == 0:
                 name_of = gallery.get_person(person_id).name
                 raise EmptyGallery(f"{name_of} has no enrolled faces to compare with")
-            decision = verify_with_head(head, probe.embedding, references, threshold, source)
+            decision = verify_with_classifier(head, probe.embedding, references, threshold, source)
             best = gallery.faces_of(person_id)[decision.reference]
             with chips[1]:
                 chip_image(best.chip_path, "best-scoring enrolled face")
@@ -101,7 +108,7 @@ with right:
                 key="verify_person",
             )
 
-heads = saved_heads(settings().data_dir, face_pipeline().model_id)
+heads = saved_pair_classifiers(settings().data_dir, face_pipeline().model_id)
 scorer = DISTANCE
 if heads:
     scorer = st.selectbox(
@@ -113,15 +120,15 @@ if heads:
     )
 if scorer != DISTANCE:
     try:
-        head = VerificationHead.load(heads[scorer], face_pipeline().model_id)
+        head = PairClassifier.load(heads[scorer], face_pipeline().model_id)
     except VisionLabError as exc:
         show_error(exc)
         st.stop()
-    verify_by_head(
+    verify_by_classifier(
         head,
         scorer,
-        probe[1] if probe else None,
-        other[1] if other else None,
+        probe,
+        other,
         person_id,
     )
     st.stop()
@@ -132,20 +139,20 @@ chips = st.columns([1, 1, 3])
 try:
     if probe is not None and other is not None:
         result = verify_embeddings(
-            probe[1].embedding,
-            other[1].embedding,
+            probe.embedding,
+            other.embedding,
             threshold.value,
             face_pipeline().model_id,
             threshold.source,
         )
-        chips[0].image(probe[1].chip, caption="A", width=120)
-        chips[1].image(other[1].chip, caption="B", width=120)
+        chips[0].image(probe.chip, caption="A", width=120)
+        chips[1].image(other.chip, caption="B", width=120)
     elif probe is not None and person_id is not None:
         check = verify_claim(
-            open_gallery(), probe[1].embedding, person_id, threshold, face_pipeline().model_id
+            open_gallery(), probe.embedding, person_id, threshold, face_pipeline().model_id
         )
         result = check.result
-        chips[0].image(probe[1].chip, caption="A", width=120)
+        chips[0].image(probe.chip, caption="A", width=120)
         with chips[1]:
             chip_image(check.match.chip_path, f"{check.match.person.name}, nearest enrolled")
 except VisionLabError as exc:

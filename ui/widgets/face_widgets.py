@@ -177,14 +177,13 @@ def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:
     return faces[index]
 
 
-def one_face(label: str, key: str) -> tuple[AnalyzedImage, Face] | None:
+def one_face(label: str, key: str) -> Face | None:
     """A single-image input reduced to the one face to use, or None (reason already shown)."""
     uploads = image_inputs(label, key, multiple=False)
     if not uploads:
         return None
     analyzed = analyze(uploads[-1])
-    face = pick_face(analyzed, key=f"{key}_pick_{analyzed.sha256[:12]}")
-    return (analyzed, face) if face is not None else None
+    return pick_face(analyzed, key=f"{key}_pick_{analyzed.sha256[:12]}")
 
 
 def threshold_slider(key: str) -> Threshold:
@@ -302,8 +301,8 @@ def embed_pairs_with_progress(
     ``pipeline`` (default: the model in use). ``cache_dir`` replaces the shared cache (an
     upload caches inside its own temporary folder, so nothing of it outlives it).
 
-    The Threshold lab and the Train page both embed this way, so a folder embedded on one
-    page is read from the cache on the other.
+    The cache is the one the Train page's ``TrainingSession`` reads too, so a folder embedded
+    on one page is read from the cache on the other.
     """
 
     def show(done: int, total: int) -> None:

@@ -9,7 +9,7 @@ from engine.faces.weights import FACE_RESNET_V1
 from engine.training.models import (
     active_model_id,
     list_trained_models,
-    load_usable_head,
+    load_usable_projection,
     set_active_model,
 )
 from engine.training.reembed import reembed_gallery
@@ -35,8 +35,15 @@ def _describe(model_id: str) -> str:
         (m.metadata for m in list_trained_models(settings().data_dir) if m.model_id == model_id),
         {},
     )
-    evaluation = meta.get("evaluation", {}).get("eval", {}).get("after")
-    figure = f", accuracy {evaluation['accuracy']:.2%} on its eval pairs" if evaluation else ""
+    evaluation = meta.get("evaluation", {})
+    figure = next(
+        (
+            f", accuracy {evaluation[name]['after']['accuracy']:.2%} on {what}"
+            for name, what in (("eval", "its eval pairs"), ("held-out", "held-out people"))
+            if name in evaluation
+        ),
+        "",
+    )
     return f"{model_id} ({meta.get('miner', '?')}, {meta.get('created', '?')}{figure})"
 
 
@@ -50,7 +57,7 @@ def _switch_to(model_id: str) -> None:
     data_dir = settings().data_dir
     base_id = FACE_RESNET_V1.model_id
     if model_id != base_id:
-        head = load_usable_head(data_dir, model_id, base_id)
+        head = load_usable_projection(data_dir, model_id, base_id)
         st.session_state[STOP] = False
         st.button("Stop", key="reembed_stop_button", on_click=_stop)
         bar = st.progress(0.0, text="Re-embedding the gallery…")

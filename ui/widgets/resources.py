@@ -13,6 +13,7 @@ from engine.status import EngineStatus, collect_engine_status
 
 if TYPE_CHECKING:
     from engine.neurons.backbones import Backbone
+    from engine.training.models import ModelInUse
     from store import Gallery
 
 
@@ -28,22 +29,26 @@ def base_face_pipeline() -> FacePipeline:
 
 
 @st.cache_resource(show_spinner="Loading the trained model…")
-def _pipeline_with(model_id: str | None) -> FacePipeline:
-    base = base_face_pipeline()
-    if model_id is None:
-        return base
-    from engine.training.models import load_active_head
+def _in_use(data_dir: str, model_id: str | None) -> ModelInUse:
+    """``pipeline_in_use`` once per data folder and chosen model (``model_id`` is the cache key:
+    choosing another model loads that one)."""
+    from engine.training.models import pipeline_in_use
 
-    return base.with_head(load_active_head(settings().data_dir, base.base_model_id).head)
+    return pipeline_in_use(base_face_pipeline(), data_dir)
+
+
+def _model_in_use() -> ModelInUse:
+    from engine.training.models import active_model_id
+
+    data_dir = settings().data_dir
+    return _in_use(str(data_dir), active_model_id(data_dir))
 
 
 def face_pipeline() -> FacePipeline:
     """The pipeline of the model chosen on the Train page ("use this model"), else the base
     one. A chosen model that cannot load falls back to the base model (see
     ``active_model_problem``)."""
-    from engine.training.models import active_model_id
-
-    return _pipeline_with(active_model_id(settings().data_dir))
+    return _model_in_use().pipeline
 
 
 def active_face_model_id() -> str:
@@ -56,14 +61,7 @@ def active_face_model_id() -> str:
 
 def active_model_problem() -> str | None:
     """Why the chosen trained model is not in use, when it is not."""
-    from engine.training.models import active_model_id
-
-    chosen = active_model_id(settings().data_dir)
-    if chosen is None or face_pipeline().model_id == chosen:
-        return None
-    from engine.training.models import load_active_head
-
-    return load_active_head(settings().data_dir, FACE_RESNET_V1.model_id).problem
+    return _model_in_use().problem
 
 
 @st.cache_resource(show_spinner="Opening the gallery…")
@@ -98,7 +96,7 @@ def neuron_backbone(name: str) -> Backbone:
     return load_backbone(name, device=engine_status().device)
 
 
-# --- style transfer (issue 7) ---
+# --- style transfer ---
 if TYPE_CHECKING:
     from engine.backbones.vgg import VGGFeatures
     from engine.style.fast import FastStylizer
@@ -119,7 +117,7 @@ def fast_stylizer() -> FastStylizer:
     return FastStylizer(str(engine_status().device))
 
 
-# --- concepts (issue 9) ---
+# --- concepts ---
 if TYPE_CHECKING:
     from engine.concepts.quiz import FaceTriplet
 

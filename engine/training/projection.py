@@ -29,7 +29,7 @@ BASE_MODEL_ID = "dlib-resnet-v1"  # engine.faces.weights.FACE_RESNET_V1.model_id
 CHECKPOINT_FORMAT = "vision-lab-projection-head/1"
 
 
-class ProjectionHead(nn.Module):
+class ResidualProjection(nn.Module):
     """Residual linear map ``x ↦ x + W x + b``, initialised to the identity (W = 0, b = 0)."""
 
     def __init__(self, dim: int = 128) -> None:
@@ -72,8 +72,8 @@ def derive_model_id(base_model_id: str, model: nn.Module) -> str:
 
 
 @dataclass(frozen=True)
-class LoadedHead:
-    model: ProjectionHead
+class TrainedProjection:
+    model: ResidualProjection
     metadata: dict[str, Any]
 
     @property
@@ -97,7 +97,9 @@ _UNREADABLE = (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError,
 _REQUIRED = ("base_model_id", "data", "alpha", "miner", "epochs", "metrics")
 
 
-def save_checkpoint(path: str | Path, model: ProjectionHead, metadata: Mapping[str, Any]) -> dict:
+def save_checkpoint(
+    path: str | Path, model: ResidualProjection, metadata: Mapping[str, Any]
+) -> dict:
     """Write the head's state dict and JSON metadata to ``path`` (and ``path``.json beside it).
 
     ``metadata`` needs base_model_id, data, alpha, miner, epochs, metrics; ``model_id`` (derived
@@ -121,7 +123,9 @@ def save_checkpoint(path: str | Path, model: ProjectionHead, metadata: Mapping[s
     return meta
 
 
-def load_checkpoint(path: str | Path, base_model_id: str | None = BASE_MODEL_ID) -> LoadedHead:
+def load_checkpoint(
+    path: str | Path, base_model_id: str | None = BASE_MODEL_ID
+) -> TrainedProjection:
     """Read a head saved by ``save_checkpoint``.
 
     Raises ``ModelMismatch`` when it was trained on another base model than ``base_model_id``
@@ -141,8 +145,8 @@ def load_checkpoint(path: str | Path, base_model_id: str | None = BASE_MODEL_ID)
             f"head {meta.get('model_id')} was trained on {meta.get('base_model_id')}, "
             f"not {base_model_id}"
         )
-    model = ProjectionHead(int(meta["dim"]))
+    model = ResidualProjection(int(meta["dim"]))
     model.load_state_dict(state)
     if derive_model_id(meta["base_model_id"], model) != meta["model_id"]:
         raise ModelFileError(f"{path}: weights do not match the stored model id")
-    return LoadedHead(model.eval(), meta)
+    return TrainedProjection(model.eval(), meta)

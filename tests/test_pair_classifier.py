@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 from engine.errors import ModelMismatch
-from engine.evaluation.head import (
+from engine.evaluation.metrics import roc_auc
+from engine.evaluation.pair_classifier import (
     CHI2_EPSILON,
-    HeadFileError,
-    VerificationHead,
+    PairClassifier,
+    PairClassifierFileError,
     out_of_fold_scores,
     pair_features,
-    saved_heads,
-    verify_with_head,
+    saved_pair_classifiers,
+    verify_with_classifier,
 )
-from engine.evaluation.metrics import roc_auc
 from engine.evaluation.scoring import DistanceScorer, PairScores, evaluate
 from engine.permissions import OPERATOR
 
@@ -60,7 +60,7 @@ def test_features_by_hand_and_the_chi2_guard():
 @pytest.mark.parametrize("feature", ["absdiff", "chi2"])
 def test_the_head_learns_a_problem_the_distance_cannot_separate(feature):
     a, b, same = _synthetic_pairs(2000, seed=0)
-    head = VerificationHead.fit(a, b, same, feature=feature, model_id=MODEL, trained_on="train")
+    head = PairClassifier.fit(a, b, same, feature=feature, model_id=MODEL, trained_on="train")
     test_a, test_b, test_same = _synthetic_pairs(1000, seed=1)
     probabilities = head.score(test_a, test_b)
     assert probabilities.min() >= 0 and probabilities.max() <= 1
@@ -75,7 +75,7 @@ def test_the_head_learns_a_problem_the_distance_cannot_separate(feature):
 
 def test_head_scores_evaluate_with_probability_thresholds():
     a, b, same = _synthetic_pairs(600, seed=2)
-    head = VerificationHead.fit(a, b, same, feature="absdiff", model_id=MODEL)
+    head = PairClassifier.fit(a, b, same, feature="absdiff", model_id=MODEL)
     test = PairScores.of(head, *_synthetic_pairs(600, seed=3))
     train = PairScores.of(head, a, b, same)
     report = evaluate(test, train=train)
@@ -91,19 +91,19 @@ def test_head_scores_evaluate_with_probability_thresholds():
 
 def test_save_load_round_trip_and_another_model_is_refused(tmp_path):
     a, b, same = _synthetic_pairs(400, seed=4)
-    head = VerificationHead.fit(a, b, same, feature="chi2", model_id=MODEL, trained_on="dev")
+    head = PairClassifier.fit(a, b, same, feature="chi2", model_id=MODEL, trained_on="dev")
     head = head.with_metadata(metrics={"roc_auc": 0.99}, threshold=0.7)
     path = head.save(tmp_path, "My chi2 head!", actor=OPERATOR)
     assert path == tmp_path / "heads" / "My-chi2-head.npz"
-    loaded = VerificationHead.load(path, MODEL)
+    loaded = PairClassifier.load(path, MODEL)
     np.testing.assert_allclose(loaded.score(a, b), head.score(a, b), rtol=0, atol=1e-12)
     assert loaded.feature == "chi2" and loaded.threshold == 0.7
     assert loaded.metadata["metrics"] == {"roc_auc": 0.99}
     assert loaded.metadata["trained_on"] == "dev" and "date" in loaded.metadata
     with pytest.raises(ModelMismatch, match="trained on dlib-resnet-v1"):
-        VerificationHead.load(path, "another-model")
-    assert saved_heads(tmp_path, MODEL) == {"My-chi2-head": path}
-    assert saved_heads(tmp_path, "another-model") == {}
+        PairClassifier.load(path, "another-model")
+    assert saved_pair_classifiers(tmp_path, MODEL) == {"My-chi2-head": path}
+    assert saved_pair_classifiers(tmp_path, "another-model") == {}
     with pytest.raises(ModelMismatch):
         head.score(a[:, :8], b[:, :8])  # 8-d descriptors are another model's
 
@@ -112,16 +112,16 @@ def test_a_damaged_head_file_is_a_plain_error(tmp_path):
     folder = tmp_path / "heads"
     folder.mkdir()
     (folder / "broken.npz").write_bytes(b"not a head")
-    with pytest.raises(HeadFileError, match="not a readable head file"):
-        VerificationHead.load(folder / "broken.npz", MODEL)
-    assert saved_heads(tmp_path, MODEL) == {}
+    with pytest.raises(PairClassifierFileError, match="not a readable head file"):
+        PairClassifier.load(folder / "broken.npz", MODEL)
+    assert saved_pair_classifiers(tmp_path, MODEL) == {}
 
 
 def test_out_of_fold_scores_never_score_a_pair_with_a_head_that_saw_it():
     a, b, same = _synthetic_pairs(400, seed=5)
     folds = np.arange(400) % 4
     scores = out_of_fold_scores(a, b, same, folds, feature="absdiff", model_id=MODEL)
-    refit = VerificationHead.fit(
+    refit = PairClassifier.fit(
         a[folds != 0], b[folds != 0], same[folds != 0], feature="absdiff", model_id=MODEL
     )
     np.testing.assert_allclose(scores[folds == 0], refit.score(a[folds == 0], b[folds == 0]))
@@ -130,12 +130,12 @@ def test_out_of_fold_scores_never_score_a_pair_with_a_head_that_saw_it():
 
 def test_verify_with_head_takes_the_best_reference():
     a, b, same = _synthetic_pairs(400, seed=6)
-    head = VerificationHead.fit(a, b, same, feature="absdiff", model_id=MODEL)
+    head = PairClassifier.fit(a, b, same, feature="absdiff", model_id=MODEL)
     genuine, impostor = np.flatnonzero(same)[0], np.flatnonzero(~same)[0]
     probe = a[genuine]
     references = np.stack([b[impostor], b[genuine]])  # the second is the probe's person
-    decision = verify_with_head(head, probe, references, 0.5, "default 0.5")
+    decision = verify_with_classifier(head, probe, references, 0.5, "default 0.5")
     assert decision.reference == 1 and decision.same
     assert decision.margin == pytest.approx(decision.probability - 0.5)
-    alone = verify_with_head(head, a[impostor], b[impostor], 0.5, "default 0.5")
+    alone = verify_with_classifier(head, a[impostor], b[impostor], 0.5, "default 0.5")
     assert not alone.same

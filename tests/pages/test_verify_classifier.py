@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.evaluation.head import VerificationHead
+from engine.evaluation.pair_classifier import PairClassifier
 from engine.permissions import OPERATOR
 from tests.pages.face_app import enroll_directly, png, start_page, upload
 from ui.widgets import resources
@@ -32,7 +32,7 @@ def head_file(tmp_path_factory, astronaut, grace_hopper):
     a = np.concatenate([jitter(eileen.embedding), jitter(eileen.embedding)])
     b = np.concatenate([jitter(mirror.embedding), jitter(grace.embedding)])
     same = np.r_[np.ones(200, bool), np.zeros(200, bool)]
-    head = VerificationHead.fit(a, b, same, feature="absdiff", model_id=MODEL, trained_on="jit")
+    head = PairClassifier.fit(a, b, same, feature="absdiff", model_id=MODEL, trained_on="jit")
     return head.save(tmp_path_factory.mktemp("heads"), "test-head", actor=OPERATOR)
 
 

@@ -52,7 +52,7 @@ HEADS_FOLDER = "heads"
 DEFAULT_PROBABILITY_THRESHOLD = 0.5
 
 
-class HeadFileError(VisionLabError):
+class PairClassifierFileError(VisionLabError):
     """A saved head cannot be read (missing, damaged, or not a head file)."""
 
 
@@ -69,7 +69,7 @@ def pair_features(a: np.ndarray, b: np.ndarray, feature: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class VerificationHead:
+class PairClassifier:
     """A fitted logistic regression on pair features, for one embedding model."""
 
     feature: str
@@ -102,7 +102,7 @@ class VerificationHead:
         model_id: str,
         trained_on: str = "",
         regularization: float = DEFAULT_REGULARIZATION,
-    ) -> VerificationHead:
+    ) -> PairClassifier:
         """Fit on labelled pairs of ``model_id`` descriptors (``regularization`` is sklearn's C)."""
         same = np.asarray(same, dtype=bool)
         if same.all() or not same.any():
@@ -140,9 +140,9 @@ class VerificationHead:
         logits = ((x - self.mean) / self.scale) @ self.weights + self.bias
         return 1 / (1 + np.exp(-logits))
 
-    def with_metadata(self, **changes: object) -> VerificationHead:
+    def with_metadata(self, **changes: object) -> PairClassifier:
         """The same head with metadata added (metrics measured later, a chosen threshold)."""
-        return VerificationHead(
+        return PairClassifier(
             self.feature,
             self.model_id,
             self.mean,
@@ -157,7 +157,7 @@ class VerificationHead:
         """Write ``<data_dir>/heads/<name>.npz``: the numbers, and the metadata as JSON.
         Saved heads are offered to everyone on Verify, so saving one is an admin's action."""
         actor.require(Action.SAVE_MODEL)
-        path = head_path(data_dir, name)
+        path = pair_classifier_path(data_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {
             **self.metadata,
@@ -178,7 +178,7 @@ class VerificationHead:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, model_id: str) -> VerificationHead:
+    def load(cls, path: str | Path, model_id: str) -> PairClassifier:
         """A saved head; ``ModelMismatch`` when it was trained on another model's descriptors."""
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -193,7 +193,9 @@ class VerificationHead:
                     metadata=metadata,
                 )
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise HeadFileError(f"{Path(path).name} is not a readable head file ({exc})") from exc
+            raise PairClassifierFileError(
+                f"{Path(path).name} is not a readable head file ({exc})"
+            ) from exc
         if head.model_id != model_id:
             raise ModelMismatch(
                 f"the head {Path(path).stem!r} was trained on {head.model_id} descriptors, "
@@ -202,14 +204,14 @@ class VerificationHead:
         return head
 
 
-def head_path(data_dir: str | Path, name: str) -> Path:
+def pair_classifier_path(data_dir: str | Path, name: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")
     if not slug:
         raise ValueError("a head needs a name with letters or digits")
     return Path(data_dir) / HEADS_FOLDER / f"{slug}.npz"
 
 
-def saved_heads(data_dir: str | Path, model_id: str) -> dict[str, Path]:
+def saved_pair_classifiers(data_dir: str | Path, model_id: str) -> dict[str, Path]:
     """Saved heads usable with ``model_id`` descriptors, by name (damaged files left out)."""
     folder = Path(data_dir) / HEADS_FOLDER
     heads = {}
@@ -217,8 +219,8 @@ def saved_heads(data_dir: str | Path, model_id: str) -> dict[str, Path]:
         if path.name.startswith("."):
             continue
         try:
-            VerificationHead.load(path, model_id)
-        except (HeadFileError, ModelMismatch):
+            PairClassifier.load(path, model_id)
+        except (PairClassifierFileError, ModelMismatch):
             continue
         heads[path.stem] = path
     return heads
@@ -239,7 +241,7 @@ def out_of_fold_scores(
     scores = np.empty(len(folds))
     for fold in np.unique(folds):
         test = folds == fold
-        head = VerificationHead.fit(
+        head = PairClassifier.fit(
             a[~test], b[~test], same[~test], feature=feature, model_id=model_id
         )
         scores[test] = head.score(a[test], b[test])
@@ -247,7 +249,7 @@ def out_of_fold_scores(
 
 
 @dataclass(frozen=True)
-class HeadDecision:
+class PairDecision:
     """One verification by a head: the probability, the threshold and where it came from."""
 
     probability: float
@@ -265,13 +267,13 @@ class HeadDecision:
         return self.probability - self.threshold
 
 
-def verify_with_head(
-    head: VerificationHead,
+def verify_with_classifier(
+    head: PairClassifier,
     probe: np.ndarray,
     references: np.ndarray,
     threshold: float,
     threshold_source: str,
-) -> HeadDecision:
+) -> PairDecision:
     """Is ``probe`` the person of ``references`` (one descriptor, or a person's several)? The
     best-scoring reference decides, as the nearest face does for the distance."""
     refs = np.atleast_2d(np.asarray(references, dtype=np.float64))
@@ -281,7 +283,7 @@ def verify_with_head(
     probabilities = head.score(probe_rows, refs)
     best = int(np.argmax(probabilities))
     p = float(probabilities[best])
-    return HeadDecision(
+    return PairDecision(
         probability=p,
         threshold=float(threshold),
         same=p >= threshold,
