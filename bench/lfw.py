@@ -35,7 +35,7 @@ from engine.evaluation.metrics import (
     roc_auc,
     tar_at_far,
 )
-from engine.evaluation.pairs import Pair, read_pairs
+from engine.evaluation.pairs_file import Pair, read_pairs
 from engine.faces.jitter import AUGMENTATIONS
 from engine.faces.pipeline import Face, FacePipeline
 from engine.faces.types import Box

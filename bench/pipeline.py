@@ -25,9 +25,7 @@ from engine.faces.model_files import (
     model_path,
 )
 from engine.faces.pipeline import FacePipeline
-from engine.images import load_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+from engine.images import IMAGE_SUFFIXES, load_image
 
 
 def find_images(root: Path, limit: int) -> list[Path]:

@@ -37,7 +37,7 @@ from engine.backbones.vgg import VGGFeatures
 from engine.images import load_image
 from engine.style import StyleOptions, stylize
 from engine.style.fast import FastStylizer
-from engine.style.transfer import default_beta, output_shape
+from engine.style.options import default_beta, output_shape
 
 
 def default_images() -> tuple[np.ndarray, np.ndarray, str, str]:

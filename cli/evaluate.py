@@ -37,7 +37,8 @@ class Evaluate(Command):
         )
 
     def run(self, args: argparse.Namespace, context: CommandContext) -> dict[str, Any]:
-        from engine.evaluation.datasets import embed_pair_set, pairs_from_file
+        from engine.evaluation.embedding import embed_pair_set
+        from engine.evaluation.pair_sets import pairs_from_file
         from engine.evaluation.protocol import run_evaluation, scores_csv
 
         test_pairs = pairs_from_file(args.pairs, args.root)

@@ -29,9 +29,14 @@ def blend_weights(text: str | None, count: int) -> list[float]:
 
 class Stylize(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from engine.backbones.vgg import WEIGHTS
-        from engine.style.precision import Precision
-        from engine.style.transfer import Colour, Init, Optimizer, StyleOptions
+        from engine.style.options import (
+            BACKBONES,
+            Colour,
+            Init,
+            Optimizer,
+            Precision,
+            StyleOptions,
+        )
 
         defaults = StyleOptions()
         parser.add_argument("--content", type=Path, required=True, help="content image C")
@@ -75,7 +80,7 @@ class Stylize(Command):
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument(
             "--backbone",
-            choices=list(WEIGHTS),
+            choices=BACKBONES,
             default=defaults.backbone,
             help="vgg19 needs torchvision's weights in the torch cache; its β differs (set --beta)",
         )

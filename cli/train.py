@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 
 class Train(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from engine.training import MINERS, TrainingOptions
-        from engine.training.options import FINE_TUNE_LEVELS, FINE_TUNE_VIEWS, HEAD_WEIGHT_DECAY
+        from engine.training.options import (
+            FINE_TUNE_LEVELS,
+            FINE_TUNE_VIEWS,
+            HEAD_WEIGHT_DECAY,
+            MINERS,
+            TrainingOptions,
+        )
 
         defaults = TrainingOptions()
         parser.add_argument(
@@ -75,7 +80,8 @@ class Train(Command):
 
     def run(self, args: argparse.Namespace, context: CommandContext) -> dict[str, Any]:
         from engine.device import pick_device
-        from engine.evaluation.datasets import embed_pair_set, pairs_from_file
+        from engine.evaluation.embedding import embed_pair_set
+        from engine.evaluation.pair_sets import pairs_from_file
         from engine.training import TrainingOptions
         from engine.training.data import load_training_set
         from engine.training.models import save_trained_model

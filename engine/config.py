@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from engine.style.options import MAX_STYLE_WORK
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -55,9 +57,9 @@ class Settings:
     max_jobs: int = 2
     """Heavy jobs (style transfer, training, indexing, bulk enrolment…) run at once per server
     process; more wait in a queue (``engine.jobs``)."""
-    max_style_work: int = 50_000_000
+    max_style_work: int = MAX_STYLE_WORK
     """Style transfer budget in pixel-steps, Σ over scales of H × W × steps
-    (``engine.style.transfer.StyleOptions.work``)."""
+    (``engine.style.options.StyleOptions.work``)."""
     server_roots: tuple[Path, ...] = ()
     """Folders on this server that admins may read from the app (and nothing outside them);
     none by default, so the app reads uploads only. The CLI takes any path."""
@@ -76,7 +78,7 @@ class Settings:
             device=os.environ.get("VISIONLAB_DEVICE") or None,
             augment=os.environ.get("VISIONLAB_AUGMENT", "mirror"),
             max_jobs=max(1, _env_int("VISIONLAB_MAX_JOBS", 2)),
-            max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", 50_000_000),
+            max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", MAX_STYLE_WORK),
             server_roots=_env_paths("VISIONLAB_SERVER_ROOTS"),
             chroma_host=os.environ.get("CHROMA_HOST", "").strip() or None,
             chroma_port=_env_port("CHROMA_PORT", 8000),

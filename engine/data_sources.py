@@ -37,7 +37,6 @@ from pathlib import Path, PurePosixPath
 
 from engine.config import Settings
 from engine.enrollment import (
-    IMAGE_SUFFIXES,
     ArchiveLimits,
     InvalidArchive,
     ReadBudget,
@@ -46,6 +45,7 @@ from engine.enrollment import (
     zip_entry_reader,
 )
 from engine.errors import InvalidImage, VisionLabError
+from engine.images import IMAGE_SUFFIXES
 from engine.permissions import Action, Actor
 
 UPLOAD_PREFIX = "visionlab-upload-"

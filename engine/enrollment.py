@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from engine.errors import InvalidImage, VisionLabError
+from engine.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from engine.faces.pipeline import FacePipeline
@@ -52,7 +53,6 @@ OUTCOME_LABELS: dict[Outcome, str] = {
     "unreadable": "unreadable",
     "bad_name": "folder name refused",
 }
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 EnrollSource = str | Path | bytes | bytearray | BinaryIO
 """A folder path, a ``.zip`` path, or a zip's bytes / open file (e.g. a Streamlit upload)."""

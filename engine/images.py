@@ -17,6 +17,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import InvalidImage
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+"""The file names read as images wherever a folder, zip or upload is scanned."""
+
 ImageSource = str | Path | bytes | bytearray | BinaryIO | Image.Image | np.ndarray
 
 DEFAULT_MAX_PIXELS = 50_000_000

@@ -117,19 +117,20 @@ _shared: JobLimiter | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_limiter() -> JobLimiter:
-    """The process's limiter, sized by ``Settings.max_jobs`` when first used."""
+def shared_limiter(slots: int) -> JobLimiter:
+    """The process's limiter, made with ``slots`` (``Settings.max_jobs``) by the first caller;
+    every later caller shares that one."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            from engine.config import Settings
-
-            _shared = JobLimiter(Settings.from_env().max_jobs)
+            _shared = JobLimiter(slots)
         return _shared
 
 
 @contextmanager
-def job_slot(name: str, on_wait: WaitCallback | None = None, poll_s: float = 0.5) -> Iterator[None]:
-    """A slot of the process-wide limiter (see the module docstring)."""
-    with shared_limiter().slot(name, on_wait, poll_s):
+def job_slot(
+    name: str, slots: int, on_wait: WaitCallback | None = None, poll_s: float = 0.5
+) -> Iterator[None]:
+    """A slot of the process-wide limiter of ``slots`` (see the module docstring)."""
+    with shared_limiter(slots).slot(name, on_wait, poll_s):
         yield

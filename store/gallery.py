@@ -168,13 +168,12 @@ class Gallery:
     @classmethod
     def open(
         cls,
-        settings: Settings | None = None,
+        settings: Settings,
         model_id: str = DEFAULT_MODEL_ID,
         embedding_dim: int = DEFAULT_EMBEDDING_DIM,
     ) -> Gallery:
-        """The gallery under ``<data_dir>/gallery``; Chroma at ``CHROMA_HOST``:``CHROMA_PORT``
-        (default 8000) when ``CHROMA_HOST`` is set, else embedded under the gallery folder."""
-        settings = settings or Settings.from_env()
+        """The gallery under ``<data_dir>/gallery``; Chroma at ``settings.chroma_host``
+        (``CHROMA_HOST``) when set, else embedded under the gallery folder."""
         return cls(
             Path(settings.data_dir) / "gallery",
             model_id,

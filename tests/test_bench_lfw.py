@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.lfw import score
-from engine.evaluation.pairs import Pair
+from engine.evaluation.pairs_file import Pair
 
 
 def _pairs(n_folds: int, per_fold: int) -> list[Pair]:

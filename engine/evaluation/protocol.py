@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.evaluation.datasets import DatasetError, EmbeddedPairs
+from engine.evaluation.embedding import EmbeddedPairs
 from engine.evaluation.pair_classifier import FEATURES, PairClassifier, out_of_fold_scores
+from engine.evaluation.pair_sets import DatasetError
 from engine.evaluation.scoring import (
     DistanceScorer,
     PairScores,

@@ -30,13 +30,14 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from engine.backbones import VGG_NAMES
 from engine.backbones.named_layers import named_activations
 from engine.faces.resnet import ConvAffine, DownBlock, ResidualBlock
 from engine.neurons.errors import UnknownLayer
 from engine.neurons.receptive_field import IDENTITY, ReceptiveField, Span, chain, conv, union
 from engine.weights import Weights
 
-BACKBONES = ("face", "vgg16", "vgg19")
+BACKBONES = ("face", *VGG_NAMES)
 
 
 def span_of(module: nn.Module) -> Span:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from engine.errors import InvalidImage
-from engine.images import DEFAULT_MAX_PIXELS, load_image
+from engine.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
 from engine.neurons.backbones import Backbone
 from engine.neurons.errors import (
     ChannelOutOfRange,
@@ -60,7 +60,6 @@ MAX_UPLOAD_IMAGES = 2_000
 """Images one index of uploaded images may hold (``build_index(max_images=...)``): about
 20 minutes of VGG16 at 224 px on a 2-core CPU. Folders on the server are an operator's, not
 bounded."""
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 META, ARRAYS = "meta.json", "index.npz"
 
 Progress = Callable[[int, int], None]

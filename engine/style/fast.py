@@ -23,7 +23,7 @@ from PIL import Image
 
 from engine.errors import ModelFileError
 from engine.images import ImageSource, load_image
-from engine.style.transfer import MAX_SIDE, blend_weights, resize
+from engine.style.options import MAX_SIDE, blend_weights, resize
 
 STYLE_SIDE = 256
 """The style predictor's fixed input: a centre square, 256 × 256."""

@@ -12,13 +12,11 @@ slower, so "auto" keeps float32 there.
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import torch
 
 from engine.backbones.vgg import VGGFeatures
-
-Precision = Literal["auto", "float32", "bfloat16"]
+from engine.style.options import Precision
 
 
 def native_bfloat16(device: torch.device) -> bool:

@@ -4,7 +4,7 @@ Fine-tuning needs the chips themselves, not just their descriptors. Finding them
 detector pass per image (the expensive part), so they are kept in ``<cache>/chips/``: one
 ``.npz`` per run of ``CHUNK`` images, named by a hash of those images' cache keys (path, size,
 modification time). A stopped run keeps its finished chunks, and a second run reads them.
-Faces are picked as the evaluation picks them (``engine.evaluation.datasets.face_picker``).
+Faces are picked as the evaluation picks them (``engine.evaluation.embedding.face_picker``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InvalidImage
-from engine.evaluation.datasets import UNREADABLE, EmbeddingCache, face_picker
+from engine.evaluation.embedding import UNREADABLE, face_picker
+from engine.evaluation.embedding_cache import EmbeddingCache
 from engine.faces.pipeline import FacePipeline
 from engine.images import load_image
 
@@ -58,8 +59,9 @@ def image_chips(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Chips (N, 150, 150, 3) uint8 and a status per image (``datasets.STATUS_LABELS``;
-    images without a face have an all-zero chip). ``should_stop()`` between chunks raises
+    """Chips (N, 150, 150, 3) uint8 and a status per image
+    (``engine.evaluation.embedding.STATUS_LABELS``; images without a face have an all-zero
+    chip). ``should_stop()`` between chunks raises
     ``InterruptedError``; finished chunks stay cached."""
     keys = [EmbeddingCache.key(Path(p), centred_fallback) for p in paths]
     chips = np.zeros((len(paths), *CHIP_SHAPE), np.uint8)

@@ -17,18 +17,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from engine.evaluation.datasets import (
-    IMAGE_SUFFIXES,
-    NO_FACE,
-    STATUS_LABELS,
+from engine.evaluation.embedding import NO_FACE, STATUS_LABELS, EmbeddedPairs, embed_pair_set
+from engine.evaluation.pair_sets import (
     DatasetError,
-    EmbeddedPairs,
     PairSet,
-    embed_pair_set,
     genuine_pairs,
     sample_impostor_pairs,
 )
 from engine.faces.pipeline import FacePipeline
+from engine.images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from engine.training.losses import Triplets, pairwise_squared_distances, squared_distances
+from engine.training.options import MINERS
 
 
 class TripletMiner(Protocol):
@@ -191,10 +192,6 @@ class TripletPool:
         idx = self.active.nonzero(as_tuple=True)[0]
         a, p, n = self.triplets
         return a[idx], p[idx], n[idx]
-
-
-MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
-"""The miners a training run can use, by name ("pool" is the ``TripletPool``)."""
 
 
 def make_miner(name: str, alpha: float) -> TripletMiner:

@@ -2,18 +2,21 @@
 for style transfer. The Train page and ``cli.py train`` read their defaults and choices here.
 
 The data (descriptors and labels, or chips) and the callbacks are arguments of
-``train_projection`` and ``TrainingSession``; everything one would tune is a field here.
+``train_projection`` and ``TrainingSession``; everything one would tune is a field here. This
+module imports no torch, so ``cli.py train --help`` reads it without loading any network.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from engine.training.miners import MINERS
-from engine.training.projection import ResidualProjection
-
+MINERS = ("batch-all", "batch-hard", "semi-hard", "pool")
+"""The miners a training run can use, by name (``engine.training.miners``; "pool" is the
+``TripletPool``)."""
 HEAD_WEIGHT_DECAY = 1e-4
 """AdamW decay of a projection head when none is given: towards W = 0, b = 0, the identity."""
 FINE_TUNE_LEVELS = (0, 1, 2)
@@ -30,7 +33,7 @@ class TrainingOptions:
     alpha: float = 0.2
     """Triplet margin α of L = max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + α, 0)."""
     miner: str = "semi-hard"
-    """Which triplets to learn from: one of ``MINERS`` (``engine.training.miners``)."""
+    """Which triplets to learn from: one of ``MINERS``."""
     epochs: int = 10
     lr: float = 1e-3
     """Adam(W)'s learning rate."""
@@ -94,6 +97,8 @@ class TrainingOptions:
         """``weight_decay``, or its default for ``model``. AdamW pulls weights towards 0: for a
         ``ResidualProjection`` that is the identity, i.e. the pretrained model, so a head decays
         by ``HEAD_WEIGHT_DECAY``; for the ResNet's own layers 0 is no model at all, so none."""
+        from engine.training.projection import ResidualProjection  # torch: only when training
+
         if self.weight_decay is not None:
             return self.weight_decay
         return HEAD_WEIGHT_DECAY if isinstance(model, ResidualProjection) else 0.0

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.evaluation.datasets import EmbeddedPairs
+from engine.evaluation.embedding import EmbeddedPairs
 from engine.evaluation.protocol import run_evaluation
 from engine.evaluation.scoring import VerificationReport
 from engine.training.data import TrainingSet

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.evaluation.datasets import genuine_pairs, sample_impostor_pairs
 from engine.evaluation.metrics import equal_error_rate, roc_auc, tar_at_far
+from engine.evaluation.pair_sets import genuine_pairs, sample_impostor_pairs
 
 MIN_PEOPLE_TO_HOLD_OUT = 4
 """The one rule for holding people out, for picking the epoch and for comparing before and

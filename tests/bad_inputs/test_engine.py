@@ -11,8 +11,9 @@ import pytest
 
 from engine.enrollment import InvalidArchive, enroll_folder
 from engine.errors import InvalidImage, VisionLabError
-from engine.evaluation.datasets import UNREADABLE, embed_pair_set, pairs_from_file
-from engine.evaluation.pairs import PairsFileError
+from engine.evaluation.embedding import UNREADABLE, embed_pair_set
+from engine.evaluation.pair_sets import pairs_from_file
+from engine.evaluation.pairs_file import PairsFileError
 from engine.images import load_image
 from store import Gallery, NewFace
 from tests.bad_inputs.conftest import record

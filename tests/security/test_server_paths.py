@@ -34,8 +34,8 @@ from engine.data_sources import (
 )
 from engine.enrollment import InvalidArchive
 from engine.errors import VisionLabError
-from engine.evaluation.datasets import DatasetError, pairs_from_file
-from engine.evaluation.pairs import PairsFileError
+from engine.evaluation.pair_sets import DatasetError, pairs_from_file
+from engine.evaluation.pairs_file import PairsFileError
 from engine.neurons.index import build_shared_index
 from engine.permissions import Actor, PermissionDenied, Role
 from tests.hosted_app import app_as

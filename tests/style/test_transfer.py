@@ -11,14 +11,8 @@ from engine.backbones.vgg import VGG16_CAFFE
 from engine.errors import InvalidImage
 from engine.style import StyleOptions, load_network, stylize
 from engine.style.costs import content_cost, style_cost, style_target
-from engine.style.transfer import (
-    MIN_SIDE,
-    STYLE_LAYERS,
-    _Problem,
-    default_beta,
-    output_shape,
-    scale_shapes,
-)
+from engine.style.options import MIN_SIDE, STYLE_LAYERS, default_beta, output_shape, scale_shapes
+from engine.style.transfer import _Problem
 
 TINY = {"size": 48, "steps": 3}
 

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from engine.config import Settings
-from engine.evaluation.datasets import DatasetError, EmbeddingCancelled
+from engine.evaluation.embedding import EmbeddingCancelled
+from engine.evaluation.pair_sets import DatasetError
 from engine.faces.pipeline import FacePipeline
 from engine.training.data import list_images, load_training_set, read_people_file
 

@@ -20,7 +20,7 @@ from engine.errors import VisionLabError
 from engine.images import load_image
 from engine.style import STYLE_LAYERS, StepLosses, StyleOptions, stylize
 from engine.style.examples import CONTENT_EXAMPLES, STYLE_EXAMPLES, available, load_example
-from engine.style.transfer import default_beta, output_shape, scale_shapes
+from engine.style.options import default_beta, output_shape, scale_shapes
 from ui.widgets.jobs import heavy_job, queue_caption
 from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import engine_status, fast_stylizer, settings, style_network

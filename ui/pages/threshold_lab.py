@@ -10,27 +10,14 @@ Recognize use; and trains a verification head to compare with the plain distance
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from engine.data_sources import Dataset
 from engine.errors import VisionLabError
-from engine.evaluation.datasets import (
-    DEFAULT_IMPOSTOR_SAMPLE,
-    EmbeddedPairs,
-    EmbeddingCancelled,
-    GalleryFaces,
-    face_chip,
-    gallery_faces,
-    gallery_searches,
-    pairs_from_file,
-    pairs_from_folder,
-    pairs_from_gallery,
-)
-from engine.evaluation.metrics import FAR_TARGETS, cmc, dir_at_fpir, open_set_curve
+from engine.evaluation.gallery import gallery_searches, open_set_report
+from engine.evaluation.metrics import FAR_TARGETS
 from engine.evaluation.operating_point import operating_point, save_operating_point
 from engine.evaluation.pair_classifier import (
     FEATURE_LABELS,
@@ -39,7 +26,6 @@ from engine.evaluation.pair_classifier import (
     saved_pair_classifiers,
 )
 from engine.evaluation.protocol import (
-    PairRow,
     errors_by_identity,
     pair_scores,
     run_evaluation,
@@ -51,150 +37,13 @@ from engine.permissions import Action
 from engine.verification import default_threshold
 from ui.widgets import lab_charts
 from ui.widgets.access import ADMIN_ONLY, current_actor
-from ui.widgets.data_source import data_source
-from ui.widgets.face_widgets import (
-    embed_pairs_with_progress,
-    flash,
-    open_gallery,
-    show_error,
-    show_flash,
-)
-from ui.widgets.jobs import heavy_job
+from ui.widgets.face_widgets import flash, show_error, show_flash
+from ui.widgets.labelled_pairs import labelled_pairs, show_pairs
 from ui.widgets.plain_text import md_literal
-from ui.widgets.resources import face_pipeline, settings
+from ui.widgets.resources import settings
 
-YOURS, GALLERY = "Your labelled photos", "Enrolled gallery"
 BY_HAND, AT_FAR, AT_EER = "By hand", "At a target FAR", "At the EER"
 
-
-# --- inputs -----------------------------------------------------------------------------------
-def _cancel(key: str) -> None:
-    if st.session_state.get(key):
-        st.session_state[key]["cancelled"] = True
-
-
-def _sample_inputs(key: str) -> tuple[int, int]:
-    left, right = st.columns(2)
-    impostors = left.number_input(
-        "Impostor pairs to sample",
-        min_value=1,
-        max_value=1_000_000,
-        value=DEFAULT_IMPOSTOR_SAMPLE,
-        step=1000,
-        key=f"{key}_impostors",
-        help="Measuring a FAR of 1e-3 takes at least 1,000 impostor pairs; 1e-4, 10,000.",
-    )
-    seed = right.number_input("Seed", min_value=0, value=0, step=1, key=f"{key}_seed")
-    return int(impostors), int(seed)
-
-
-def labelled_pairs(key: str, action: str) -> tuple[EmbeddedPairs, GalleryFaces | None] | None:
-    """Inputs for one pair set and its button; the embedded pairs (and the gallery's faces for
-    gallery pairs) once built, kept for the session while the inputs stay the same."""
-    source = st.radio("Pairs from", [YOURS, GALLERY], horizontal=True, key=f"{key}_source")
-    dataset: Dataset | None = None
-    if source == YOURS:
-        dataset = data_source(
-            key,
-            allow_pairs=True,
-            what="a zip laid out <person>/<images> (an LFW-format pairs file in its root, if "
-            "you have one)",
-        )
-        pairs_file = dataset.pairs_file.name if dataset and dataset.pairs_file else None
-        samples = _sample_inputs(key) if dataset is not None and pairs_file is None else ()
-        inputs: tuple = (source, dataset and dataset.identity, pairs_file, *samples)
-        ready = dataset is not None
-    else:
-        inputs = (source, *_sample_inputs(key))
-        ready = True
-    if st.button(action, key=f"{key}_go", type="primary", disabled=not ready):
-        state = st.session_state[key] = {"inputs": inputs, "built": None, "cancelled": False}
-        try:
-            state["built"] = _build(key, inputs, dataset)
-        except EmbeddingCancelled:
-            pass  # shown below, as after a click on Cancel
-        except (VisionLabError, ValueError, OSError) as exc:
-            st.session_state[key] = None
-            if isinstance(exc, VisionLabError):
-                show_error(exc)
-            else:  # a malformed pairs file, an unreadable folder
-                st.error(md_literal(exc))  # it names the user's files
-            return None
-    state = st.session_state.get(key)
-    if not state or state["inputs"] != inputs:
-        return None
-    if state["built"] is None:
-        st.warning(
-            "Embedding was cancelled. The images done so far are cached: start again to "
-            "resume where it stopped."
-        )
-        return None
-    return state["built"]
-
-
-def _build(
-    key: str, inputs: tuple, dataset: Dataset | None
-) -> tuple[EmbeddedPairs, GalleryFaces | None]:
-    if dataset is None:  # the gallery
-        faces = gallery_faces(open_gallery())
-        return pairs_from_gallery(faces, impostors=inputs[1], seed=inputs[2]), faces
-    if dataset.pairs_file is not None:
-        pairs = pairs_from_file(dataset.pairs_file, dataset.root)
-    else:
-        pairs = pairs_from_folder(dataset.root, impostors=inputs[3], seed=inputs[4])
-        pairs = replace(pairs, name=dataset.name)
-    running = st.empty()  # the progress and its Cancel button, gone once done
-    with running.container():
-        st.caption(md_literal(pairs.note))
-        # Clicking Cancel interrupts this run; its callback marks the job cancelled so the
-        # next run says so instead of starting again.
-        st.button("Cancel", key=f"{key}_cancel", on_click=_cancel, args=(key,))
-        bar = st.progress(0.0, text=f"Embedding {len(pairs.images):,} images…")
-
-    cancelled = lambda: bool(st.session_state[key]["cancelled"])  # noqa: E731
-    with heavy_job("embedding of the pair set", should_stop=cancelled):
-        embedded = embed_pairs_with_progress(
-            pairs, bar, should_stop=cancelled, cache_dir=dataset.cache_dir
-        )
-    running.empty()
-    return embedded, None
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def _file_chip(path: str, centred_fallback: bool, modified: float) -> np.ndarray | None:
-    """The chip the evaluation embedded (``modified`` keys the cache to the file's version)."""
-    return face_chip(face_pipeline(), path, centred_fallback)
-
-
-def _chip(embedded: EmbeddedPairs, image: int) -> np.ndarray | str | None:
-    if embedded.chip_paths is not None:
-        path = embedded.chip_paths[image]
-        return str(path) if Path(path).is_file() else None
-    path = embedded.pairs.image_path(image)
-    modified = path.stat().st_mtime if path.is_file() else 0.0
-    return _file_chip(str(path), embedded.pairs.centred_fallback, modified)
-
-
-def _image_name(embedded: EmbeddedPairs, image: int) -> str:
-    """``Diane_Green_0001`` for a file; the person's name for a gallery face."""
-    if embedded.chip_paths is not None:
-        return embedded.pairs.identities[image]
-    return Path(embedded.pairs.images[image]).stem
-
-
-def _show_pairs(embedded: EmbeddedPairs, rows: list[PairRow], unit: str) -> None:
-    for row in rows:
-        left, right, _ = st.columns([1, 1, 2])  # two chips side by side, kept small
-        for column, image in ((left, row.image_a), (right, row.image_b)):
-            chip, name = _chip(embedded, image), _image_name(embedded, image)
-            if chip is None:
-                column.caption(f"{md_literal(name)} (no chip)")
-            else:
-                column.image(chip, caption=md_literal(name), width=96)
-        st.caption(f"{unit} {row.score:.3f}")
-
-
-# --- the page ---------------------------------------------------------------------------------
 st.title("Threshold lab")
 st.write(
     "Which threshold to trust, measured on your own labelled pairs: how far apart photos of "
@@ -308,16 +157,7 @@ if report.fold_accuracies:
         f"{len(report.fold_accuracies)} folds, each at the threshold chosen on the others: "
         f"**{report.accuracy:.2%} ± {spread:.2%}**."
     )
-    st.dataframe(
-        [
-            {"fold": i + 1, "accuracy": f"{a:.2%}", "threshold": f"{t:.3f}"}
-            for i, (a, t) in enumerate(
-                zip(report.fold_accuracies, report.fold_thresholds, strict=True)
-            )
-        ],
-        hide_index=True,
-        key="lab_folds",
-    )
+    st.dataframe(lab_charts.fold_rows(report), hide_index=True, key="lab_folds")
 
 st.subheader("Worst errors")
 unit = "probability" if scores.higher_is_same else "distance"
@@ -325,29 +165,14 @@ impostors, genuine = worst_errors(embedded, scores, count=5)
 left, right = st.columns(2)
 with left:
     st.markdown("**Impostor pairs that look most alike**")
-    _show_pairs(embedded, impostors, unit)
+    show_pairs(embedded, impostors, unit)
 with right:
     st.markdown("**Genuine pairs that look least alike**")
-    _show_pairs(embedded, genuine, unit)
-by_person = [
-    r for r in errors_by_identity(embedded, scores, threshold) if r.false_rejects + r.false_accepts
-]
+    show_pairs(embedded, genuine, unit)
+by_person = lab_charts.errors_by_person_rows(errors_by_identity(embedded, scores, threshold))
 if by_person:
     st.markdown(f"**Errors per person at {threshold:.3f}**")
-    st.dataframe(
-        [
-            {
-                "person": r.person,
-                "false rejects": r.false_rejects,
-                "of genuine pairs": r.genuine_pairs,
-                "false accepts": r.false_accepts,
-                "of impostor pairs": r.impostor_pairs,
-            }
-            for r in by_person
-        ],
-        hide_index=True,
-        key="lab_by_person",
-    )
+    st.dataframe(by_person, hide_index=True, key="lab_by_person")
 else:
     st.caption(f"No person has an error at {threshold:.3f}.")
 
@@ -360,22 +185,18 @@ if faces is not None:
     state = st.session_state["lab"]
     if "searches" not in state:  # every face against every face: once per evaluation
         state["searches"] = gallery_searches(faces)
-    searches = state["searches"]
-    ranks = cmc(searches.mated_distances, searches.mated_truth, max_rank=5)
-    curve = open_set_curve(
-        searches.mated_distances, searches.mated_truth, searches.non_mated_nearest
-    )
+    open_set = open_set_report(state["searches"], max_rank=5)
     columns = st.columns(4)
-    columns[0].metric("CMC rank-1", f"{ranks[0]:.2%}")
-    columns[1].metric("CMC rank-5", f"{ranks[min(4, len(ranks) - 1)]:.2%}")
-    for column, fpir in zip(columns[2:], (1e-1, 1e-2), strict=True):
-        row = dir_at_fpir(curve, fpir)
+    columns[0].metric("CMC rank-1", f"{open_set.cmc_at(1):.2%}")
+    columns[1].metric("CMC rank-5", f"{open_set.cmc_at(5):.2%}")
+    for column, row in zip(columns[2:], open_set.dir_at_fpir, strict=True):
         column.metric(
-            f"DIR at FPIR {fpir:.0e}",
+            f"DIR at FPIR {row.target_fpir:.0e}",
             f"{row.dir:.2%}" if row.measurable else "not measurable",
-            help=f"{row.non_mated_searches:,} non-mated searches; needs ≥ {round(1 / fpir):,}",
+            help=f"{row.non_mated_searches:,} non-mated searches; "
+            f"needs ≥ {round(1 / row.target_fpir):,}",
         )
-    st.plotly_chart(lab_charts.open_set_figure(curve), key="lab_open_set")
+    st.plotly_chart(lab_charts.open_set_figure(open_set.curve), key="lab_open_set")
 
 st.subheader("Operating point")
 current = default_threshold(settings(), embedded.model_id)
@@ -471,21 +292,7 @@ if training is not None:
         head_eval, distance_eval = trained["head"], trained["distance"]
         compared = {"distance": distance_eval.report, head_eval.report.scorer: head_eval.report}
         st.dataframe(
-            [
-                {
-                    "scorer": name,
-                    "accuracy": f"{r.accuracy:.2%}",
-                    "threshold": f"{r.threshold:.3f}",
-                    "ROC AUC": f"{r.roc_auc:.4f}",
-                    "EER": f"{r.eer:.2%}",
-                    "TAR @ FAR 1e-2": f"{r.tar_at(1e-2).tar:.2%}"
-                    if r.tar_at(1e-2).measurable
-                    else "not measurable",
-                }
-                for name, r in compared.items()
-            ],
-            hide_index=True,
-            key="lab_head_table",
+            lab_charts.scorer_comparison_rows(compared), hide_index=True, key="lab_head_table"
         )
         st.caption(f"Thresholds chosen on the training pairs ({md_literal(train.pairs.name)}).")
         st.plotly_chart(lab_charts.roc_figure(compared), key="lab_head_roc")

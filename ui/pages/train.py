@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from engine.data_sources import Dataset
 from engine.errors import VisionLabError
-from engine.evaluation.datasets import EmbeddingCancelled
+from engine.evaluation.embedding import EmbeddingCancelled
 from engine.permissions import Action
 from engine.training import MINERS, EpochStats, TrainingOptions
 from engine.training.data import load_training_set

@@ -27,6 +27,20 @@ CLAIMED = "A photo and an enrolled person"
 DISTANCE = "distance"
 
 
+def show_verdict(
+    same: bool, margin: float, sides: tuple[str, str], figures: dict[str, str]
+) -> None:
+    """The decision in one coloured line ("0.123 inside the threshold": ``sides`` names the
+    same-person side and the other), then its figures side by side."""
+    same_side, other_side = sides
+    if same:
+        st.success(f"**Same person** — {margin:.3f} {same_side} the threshold.")
+    else:
+        st.warning(f"**Different people** — {-margin:.3f} {other_side} the threshold.")
+    for column, (label, value) in zip(st.columns(len(figures)), figures.items(), strict=True):
+        column.metric(label, value)
+
+
 def verify_by_classifier(
     head: PairClassifier, name: str, probe: Face | None, other: Face | None, person_id: str | None
 ) -> None:
@@ -72,14 +86,16 @@ def verify_by_classifier(
         return
     chips[0].image(probe.chip, caption="A", width=120)
     with chips[2]:
-        if decision.same:
-            st.success(f"**Same person** — {decision.margin:.3f} above the threshold.")
-        else:
-            st.warning(f"**Different people** — {-decision.margin:.3f} below the threshold.")
-        a, b, c = st.columns(3)
-        a.metric("Probability (same person)", f"{decision.probability:.3f}")
-        b.metric("Threshold", f"{decision.threshold:.2f}")
-        c.metric("Margin (probability − threshold)", f"{decision.margin:+.3f}")
+        show_verdict(
+            decision.same,
+            decision.margin,
+            ("above", "below"),
+            {
+                "Probability (same person)": f"{decision.probability:.3f}",
+                "Threshold": f"{decision.threshold:.2f}",
+                "Margin (probability − threshold)": f"{decision.margin:+.3f}",
+            },
+        )
     st.write(
         f"The {head.name} is a logistic regression on the two descriptors' per-dimension "
         "differences, trained on labelled pairs in the **Threshold lab**: it answers with the "
@@ -160,14 +176,16 @@ except VisionLabError as exc:
 
 if result is not None:
     with chips[2]:
-        if result.same:
-            st.success(f"**Same person** — {result.margin:.3f} inside the threshold.")
-        else:
-            st.warning(f"**Different people** — {-result.margin:.3f} past the threshold.")
-        a, b, c = st.columns(3)
-        a.metric("Distance", f"{result.distance:.3f}")
-        b.metric("Threshold", f"{result.threshold:.2f}")
-        c.metric("Margin (threshold − distance)", f"{result.margin:+.3f}")
+        show_verdict(
+            result.same,
+            result.margin,
+            ("inside", "past"),
+            {
+                "Distance": f"{result.distance:.3f}",
+                "Threshold": f"{result.threshold:.2f}",
+                "Margin (threshold − distance)": f"{result.margin:+.3f}",
+            },
+        )
     st.write(
         "The distance is how far apart the two faces' 128-number descriptors lie: the model "
         "puts photos of one person close together, so at or below the threshold it calls them "

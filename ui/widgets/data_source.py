@@ -25,8 +25,8 @@ from engine.data_sources import (
     UploadLimits,
     server_dataset,
 )
-from engine.enrollment import IMAGE_SUFFIXES
 from engine.errors import VisionLabError
+from engine.images import IMAGE_SUFFIXES
 from engine.permissions import Action, Actor
 from ui.widgets.access import current_actor
 from ui.widgets.resources import settings

@@ -7,20 +7,17 @@ Kept here so Enroll, Verify and Recognize stay short scripts and show faces the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
-from streamlit.delta_generator import DeltaGenerator
 
-from engine.enrollment import IMAGE_SUFFIXES, image_sha256
+from engine.enrollment import image_sha256
 from engine.errors import InvalidImage, ModelMismatch, NoFaceFound, VisionLabError
-from engine.evaluation.datasets import EmbeddedPairs, PairSet, embed_pair_set
-from engine.faces.pipeline import Face, FacePipeline
-from engine.images import load_image
+from engine.faces.pipeline import Face
+from engine.images import IMAGE_SUFFIXES, load_image
 from engine.verification import EmptyGallery, Threshold, default_threshold
 from store import CorruptStore, FaceNotFound, GalleryError, PersonNotFound, StoreFault
 from store.guarded import GuardedGallery
@@ -288,30 +285,3 @@ def show_flash() -> None:
     message = st.session_state.pop("flash", None)
     if message:
         st.success(message)
-
-
-def embed_pairs_with_progress(
-    pairs: PairSet,
-    bar: DeltaGenerator,
-    should_stop: Callable[[], bool],
-    pipeline: FacePipeline | None = None,
-    cache_dir: Path | None = None,
-) -> EmbeddedPairs:
-    """Embed a pair set's images through the shared on-disk cache, filling ``bar``, with
-    ``pipeline`` (default: the model in use). ``cache_dir`` replaces the shared cache (an
-    upload caches inside its own temporary folder, so nothing of it outlives it).
-
-    The cache is the one the Train page's ``TrainingSession`` reads too, so a folder embedded
-    on one page is read from the cache on the other.
-    """
-
-    def show(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
-
-    return embed_pair_set(
-        pipeline or face_pipeline(),
-        pairs,
-        cache_dir or settings().data_dir / "cache",
-        progress=show,
-        should_stop=should_stop,
-    )

@@ -13,11 +13,12 @@ from contextlib import contextmanager
 import streamlit as st
 
 from engine.jobs import job_slot, shared_limiter
+from ui.widgets.resources import settings
 
 
 def queue_caption() -> str:
     """The bound, for beside a heavy job's button."""
-    slots = shared_limiter().slots
+    slots = shared_limiter(settings().max_jobs).slots
     return (
         f"At most {slots} heavy job{'s' if slots != 1 else ''} run at once on this server; "
         "more wait in line."
@@ -42,7 +43,7 @@ def heavy_job(name: str, should_stop: Callable[[], bool] | None = None) -> Itera
         return bool(should_stop and should_stop())
 
     try:
-        with job_slot(name, on_wait=waiting):
+        with job_slot(name, settings().max_jobs, on_wait=waiting):
             notice.empty()
             yield
     finally:

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from engine.evaluation.metrics import ErrorCounts, OpenSetCurve, TarAtFar
+from engine.evaluation.protocol import IdentityErrors
 from engine.evaluation.scoring import PairScores, VerificationReport
 from ui.widgets.plain_text import plotly_literal
 
@@ -188,6 +189,46 @@ def tar_at_far_rows(rows: list[TarAtFar]) -> list[dict[str, str]]:
                 }
             )
     return table
+
+
+def fold_rows(report: VerificationReport) -> list[dict[str, str | int]]:
+    """One row per fold: its accuracy at the threshold chosen on the other folds."""
+    return [
+        {"fold": i + 1, "accuracy": f"{a:.2%}", "threshold": f"{t:.3f}"}
+        for i, (a, t) in enumerate(zip(report.fold_accuracies, report.fold_thresholds, strict=True))
+    ]
+
+
+def errors_by_person_rows(rows: list[IdentityErrors]) -> list[dict[str, str | int]]:
+    """The per-person error table: only the people with an error at the threshold."""
+    return [
+        {
+            "person": r.person,
+            "false rejects": r.false_rejects,
+            "of genuine pairs": r.genuine_pairs,
+            "false accepts": r.false_accepts,
+            "of impostor pairs": r.impostor_pairs,
+        }
+        for r in rows
+        if r.false_rejects + r.false_accepts
+    ]
+
+
+def scorer_comparison_rows(reports: dict[str, VerificationReport]) -> list[dict[str, str]]:
+    """Scorers side by side: accuracy at their threshold, ROC AUC, EER and TAR at FAR 1e-2."""
+    return [
+        {
+            "scorer": name,
+            "accuracy": f"{r.accuracy:.2%}",
+            "threshold": f"{r.threshold:.3f}",
+            "ROC AUC": f"{r.roc_auc:.4f}",
+            "EER": f"{r.eer:.2%}",
+            "TAR @ FAR 1e-2": f"{r.tar_at(1e-2).tar:.2%}"
+            if r.tar_at(1e-2).measurable
+            else "not measurable",
+        }
+        for name, r in reports.items()
+    ]
 
 
 def curves_csv(reports: dict[str, VerificationReport]) -> str:

@@ -18,7 +18,7 @@ import cli
 from cli.commands import COMMANDS, Command, CommandInfo
 from cli.output import write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _strict_loads(text: str) -> Any:
@@ -93,6 +93,14 @@ def test_a_command_imports_only_its_own_module() -> None:
     loaded = _imports_after("people", "--help")
     assert "cli.gallery" in loaded and "torch" not in loaded
     assert not {"cli.faces", "cli.style", "cli.train", "cli.neurons"} & loaded
+
+
+def test_style_and_train_help_import_no_torch() -> None:
+    """Their defaults and choices come from ``StyleOptions`` and ``TrainingOptions``, whose
+    modules import no torch."""
+    for command, module in (("stylize", "cli.style"), ("train", "cli.train")):
+        loaded = _imports_after(command, "--help")
+        assert module in loaded and "torch" not in loaded, command
 
 
 def test_the_script_runs_the_package_from_any_folder(tmp_path) -> None:

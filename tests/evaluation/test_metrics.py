@@ -23,7 +23,7 @@ from engine.evaluation.metrics import (
     tar_at_far_table,
     true_person_ranks,
 )
-from engine.evaluation.pairs import PairsFileError, read_pairs
+from engine.evaluation.pairs_file import PairsFileError, read_pairs
 
 # Genuine pairs at small distances, impostors at large ones, one overlap each way.
 D = np.array([0.1, 0.2, 0.3, 0.7, 0.5, 0.8, 0.9, 0.25])

@@ -19,7 +19,7 @@ from cli import main
 from store import Gallery, NewFace
 from store.gallery import DEFAULT_EMBEDDING_DIM, DEFAULT_MODEL_ID
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _face(rng: np.random.Generator, photo: str) -> NewFace:
