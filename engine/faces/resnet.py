@@ -365,8 +365,3 @@ def load_face_resnet(path: str | Path | None = None) -> FaceResNet:
             f"not dlib's face recognition ResNet (want a {FACE_RESNET_FILE}): {exc}"
         ) from exc
     return model.eval()
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-

@@ -20,7 +20,6 @@ from engine.faces.resnet import (
     FACE_RESNET_NUM_PARAMS,
     Affine,
     FaceResNet,
-    count_parameters,
     load_face_resnet,
     zero_padded_add,
 )
@@ -102,7 +101,7 @@ def embed_with(net: FaceResNet, chips: np.ndarray) -> np.ndarray:
 
 # --- structure -----------------------------------------------------------------------------
 def test_parameter_count(model: FaceResNet) -> None:
-    assert count_parameters(model) == FACE_RESNET_NUM_PARAMS == 5_614_592
+    assert sum(p.numel() for p in model.parameters()) == FACE_RESNET_NUM_PARAMS == 5_614_592
     assert len(list(model.conv_affine_units())) == 29
 
 
