@@ -5,27 +5,27 @@ import streamlit as st
 from ui.widgets.access import login_role, require_login
 from ui.widgets.resources import active_face_model_id, engine_status
 
-st.set_page_config(page_title="Vision Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Vision Lab", page_icon=":material/science:", layout="wide")
 
 pages = {
     "Vision Lab": [
-        st.Page("ui/pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("ui/pages/concepts.py", title="Concepts", icon="🎓"),
-        st.Page("ui/pages/privacy.py", title="Privacy", icon="🔒"),
+        st.Page("ui/pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("ui/pages/concepts.py", title="Concepts", icon=":material/school:"),
+        st.Page("ui/pages/privacy.py", title="Privacy", icon=":material/lock:"),
     ],
     "Faces": [
-        st.Page("ui/pages/enroll.py", title="Enroll", icon="➕"),
-        st.Page("ui/pages/verify.py", title="Verify", icon="🔍"),
-        st.Page("ui/pages/recognize.py", title="Recognize", icon="🧑"),
-        st.Page("ui/pages/gallery.py", title="Gallery", icon="🗂️"),
+        st.Page("ui/pages/enroll.py", title="Enroll", icon=":material/person_add:"),
+        st.Page("ui/pages/verify.py", title="Verify", icon=":material/how_to_reg:"),
+        st.Page("ui/pages/recognize.py", title="Recognize", icon=":material/face:"),
+        st.Page("ui/pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
     ],
     "Analysis": [
-        st.Page("ui/pages/threshold_lab.py", title="Threshold lab", icon="📈"),
-        st.Page("ui/pages/train.py", title="Train", icon="🏋️"),
+        st.Page("ui/pages/threshold_lab.py", title="Threshold lab", icon=":material/show_chart:"),
+        st.Page("ui/pages/train.py", title="Train", icon=":material/model_training:"),
     ],
     "Networks": [
-        st.Page("ui/pages/neurons.py", title="Neurons", icon="🧠"),
-        st.Page("ui/pages/style.py", title="Style transfer", icon="🎨"),
+        st.Page("ui/pages/neurons.py", title="Neurons", icon=":material/psychology:"),
+        st.Page("ui/pages/style.py", title="Style transfer", icon=":material/palette:"),
     ],
 }
 # Until the visitor may see pages the list stays hidden (deep links still resolve, then stop).

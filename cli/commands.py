@@ -47,7 +47,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "enroll": CommandInfo(
         "cli.faces",
         "Enroll",
-        "Enrol a folder (or zip) laid out <person>/<images>; one-face images only.",
+        "Enrol a folder (or zip) laid out <person>/<images>; from a several-face photo, the "
+        "main face when one clearly dominates (--one-face-only: none).",
     ),
     "identify": CommandInfo(
         "cli.faces",

@@ -86,6 +86,12 @@ class Enroll(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("folder", type=Path, help="folder or .zip of <person>/<images>")
+        parser.add_argument(
+            "--one-face-only",
+            action="store_true",
+            help="skip every photo with several faces (default: take the main face when one "
+            "clearly dominates: the largest by a clear margin, at the centre)",
+        )
 
     def run(self, args: argparse.Namespace, context: CommandContext) -> dict[str, Any]:
         from engine.enrollment import enroll_folder
@@ -101,6 +107,7 @@ class Enroll(Command):
                 gallery,
                 args.folder,
                 progress=show_progress if sys.stderr.isatty() else None,
+                take_main_face=not args.one_face_only,
             )
             if sys.stderr.isatty():
                 print(file=sys.stderr)
@@ -125,10 +132,15 @@ class Enroll(Command):
     def show(self, result: dict[str, Any]) -> None:
         from engine.enrollment import OUTCOME_LABELS
 
-        counts = ", ".join(f"{OUTCOME_LABELS[k]} {v}" for k, v in result["counts"].items())
+        parts = [f"{OUTCOME_LABELS[k]} {v}" for k, v in result["counts"].items()]
+        if result.get("main_face_taken"):  # after "enrolled N": part of that count
+            parts[0] += f" (main face taken {result['main_face_taken']})"
+        counts = ", ".join(parts)
         print(f"{result['source']}: {result['total']} images: {counts}")
         for file in result["files"]:
-            if file["outcome"] != "enrolled":
+            if file.get("main_face"):
+                print(f"  {file['item']}: main face taken ({file['reason']})")
+            elif file["outcome"] != "enrolled":
                 print(f"  {file['item']}: {OUTCOME_LABELS[file['outcome']]} ({file['reason']})")
         if result["ignored"]:
             print(f"  ignored {len(result['ignored'])} other file(s)")
@@ -137,21 +149,45 @@ class Enroll(Command):
 
 
 class Identify(Command):
+    @staticmethod
+    def fpir(text: str) -> float:
+        """``--fpir``: a share strictly between 0 and 1."""
+        value = float(text)
+        if not 0 < value < 1:
+            raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+        return value
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("image", type=Path)
         parser.add_argument("--top-k", type=positive_int, default=5, help="matches per face")
-        _add_threshold(parser)
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            help="default: the saved open-set point, else the threshold for --fpir",
+        )
+        parser.add_argument(
+            "--fpir",
+            type=self.fpir,
+            default=0.01,
+            help="share of strangers that may be named at the gallery's size (default 0.01)",
+        )
 
     def run(self, args: argparse.Namespace, context: CommandContext) -> dict[str, Any]:
-        from engine.verification import EmptyGallery, identify_faces
+        from engine.open_set import recognize_threshold
+        from engine.verification import EmptyGallery, Threshold, identify_faces, left_to_right
 
         with context.gallery() as gallery:
             if gallery.count_faces() == 0:  # say so before spending seconds on the models
                 raise EmptyGallery("the gallery is empty: enrol people first (cli.py enroll DIR)")
             image = context.read_image(args.image)
             pipeline = context.pipeline()
-            threshold = _threshold(context, args.threshold, pipeline.model_id)
-            faces = _faces_of(pipeline, image, args.image)
+            if args.threshold is not None:
+                threshold = Threshold(args.threshold, "given with --threshold")
+            else:  # open-set: each face is compared with everyone enrolled
+                threshold = recognize_threshold(
+                    context.settings, pipeline.model_id, gallery.count_people(), args.fpir
+                )
+            faces = left_to_right(_faces_of(pipeline, image, args.image))
             result = identify_faces(gallery, faces, threshold, pipeline.model_id, top_k=args.top_k)
             return {
                 "image": str(args.image),

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from store import Gallery, Match
 
 
-
 class EmptyGallery(VisionLabError):
     """Identification or a claimed-identity check found no enrolled faces to compare with."""
 
@@ -226,7 +225,13 @@ def identify_faces(
 ) -> IdentifyResult:
     """The ``top_k`` nearest people of each face, each person ranked by their nearest enrolled
     face (so one well-enrolled person cannot fill every slot); a face whose best match is over
-    the threshold is "unknown". ``NoFaceFound`` for no faces, ``EmptyGallery`` for no gallery.
+    the threshold is "unknown". Faces are numbered in the order given: pass a photo's faces
+    through ``left_to_right`` first so the numbers read as a viewer counts them. ``NoFaceFound``
+    for no faces, ``EmptyGallery`` for no gallery.
+
+    Recognize's threshold should be an open-set one (``engine.open_set.recognize_threshold``):
+    every face is compared with every enrolled person, so a 1:1 threshold names more strangers
+    as the gallery grows.
     """
     if not faces:
         raise NoFaceFound("no face was found in the image")
@@ -242,6 +247,12 @@ def identify_faces(
         for i, face in enumerate(faces)
     ]
     return IdentifyResult(identified, threshold.value, threshold.source, model_id)
+
+
+def left_to_right(faces: list[Face]) -> list[Face]:
+    """Faces in reading order: by the left edge of the box, then the top (the detector lists
+    them by score, which a reader of the photo cannot see)."""
+    return sorted(faces, key=lambda face: (face.box.left, face.box.top))
 
 
 def _embedding_of(face: Face) -> np.ndarray:

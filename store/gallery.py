@@ -286,6 +286,21 @@ class Gallery:
             raise FaceNotFound(f"no face with id {face_id!r} in the gallery")
         return face_from_row(self, row)
 
+    def faces_from_image(self, image_sha256: str) -> list[StoredFace]:
+        """This model's faces cut from the image file with this SHA-256, oldest first.
+
+        One indexed lookup, no decoding: how a bulk enrolment recognises a file it already
+        took before spending a detection and an embedding on it again.
+        """
+        with self._lock:
+            self._check_open()
+            rows = self._db.execute(
+                f"SELECT {FACE_COLUMNS} FROM faces WHERE model_id=? AND image_sha256=? "
+                "ORDER BY created, id",
+                (self._model_id, str(image_sha256)),
+            ).fetchall()
+        return [face_from_row(self, r) for r in rows]
+
     def person_embeddings(self, person_id: str) -> np.ndarray:
         """(n, dim) float32 embeddings of the person's faces, in ``faces_of`` order."""
         with self._lock:

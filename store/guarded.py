@@ -41,6 +41,7 @@ READS: frozenset[str] = frozenset(
         "find_person",
         "faces_of",
         "get_face",
+        "faces_from_image",
         "person_embeddings",
     }
 )

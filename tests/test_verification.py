@@ -299,3 +299,23 @@ def test_should_stop_cancels_between_files(tmp_path, gallery, pipeline, astronau
     assert summary.cancelled and summary.total == 3
     assert [o.item for o in summary.outcomes] == ["A/x.png"]
     assert gallery.count_faces() == 1
+
+
+def test_faces_are_put_in_reading_order_left_to_right(faces):
+    from engine.faces.types import Box
+    from engine.verification import left_to_right
+
+    def at(face: Face, left: float, top: float) -> Face:
+        return dataclasses.replace(face, box=Box(left, top, left + 50, top + 50))
+
+    right = at(faces["grace"], 300, 10)
+    left_low = at(faces["astronaut"], 20, 200)
+    left_high = at(faces["mirror"], 20, 100)
+    assert left_to_right([right, left_low, left_high]) == [left_high, left_low, right]
+
+
+def test_identify_numbers_faces_in_the_order_given(gallery, faces):
+    _enroll(gallery, "Eileen Collins", faces["astronaut"], "astronaut")
+    result = identify_faces(gallery, [faces["grace"], faces["mirror"]], DEFAULT, MODEL)
+    assert [f.index for f in result.faces] == [0, 1]
+    assert [f.name for f in result.faces] == ["unknown", "Eileen Collins"]

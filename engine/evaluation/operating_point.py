@@ -105,3 +105,99 @@ def read_operating_point(data_dir: str | Path) -> OperatingPoint | None:
         )
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise OperatingPointUnreadable(type(exc).__name__) from exc
+
+
+OPEN_SET_POINT_FILE = "open_set_point.json"
+"""Recognize's operating point, beside the 1:1 one: a threshold chosen on the gallery's open-set
+searches (DIR at a target FPIR), which ``engine.open_set.recognize_threshold`` prefers to the
+threshold it would compute from the model's impostor distribution."""
+
+
+class OpenSetPointUnreadable(OperatingPointUnreadable):
+    """The saved open-set point exists but cannot be read."""
+
+    def __init__(self, reason: str) -> None:
+        VisionLabError.__init__(self, f"{OPEN_SET_POINT_FILE} unreadable: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OpenSetPoint:
+    model_id: str
+    threshold: float
+    """Distance threshold: a face whose nearest person is at or below it is named."""
+    gallery_size: int
+    """People enrolled when it was chosen: FPIR grows with the gallery."""
+    target_fpir: float
+    dir: float
+    """Detection and identification rate measured there."""
+    fpir: float
+    """False positive identification rate measured there."""
+    dataset: str
+    date: str
+
+    def describe(self, gallery_size: int | None = None) -> str:
+        """Where Recognize's threshold came from; says so when the gallery has grown since."""
+        text = (
+            f"threshold {self.threshold:.2f}: saved open-set point {self.date or 'of unknown date'}"
+            f" (FPIR {self.fpir:.1%}, DIR {self.dir:.1%}, with {self.gallery_size:,} people "
+            "enrolled"
+        )
+        if gallery_size is not None and gallery_size > self.gallery_size:
+            text += f"; {gallery_size:,} now, so more strangers may be named"
+        return text + ")"
+
+
+def open_set_point(
+    threshold: float,
+    *,
+    model_id: str,
+    gallery_size: int,
+    target_fpir: float,
+    dir: float,
+    fpir: float,
+    dataset: str,
+) -> OpenSetPoint:
+    """An open-set point dated today (the threshold lab's DIR at FPIR row gives the numbers)."""
+    return OpenSetPoint(
+        model_id=model_id,
+        threshold=float(threshold),
+        gallery_size=int(gallery_size),
+        target_fpir=float(target_fpir),
+        dir=float(dir),
+        fpir=float(fpir),
+        dataset=dataset,
+        date=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )
+
+
+def save_open_set_point(data_dir: str | Path, point: OpenSetPoint, *, actor: Actor) -> Path:
+    """Write Recognize's point (atomically); like the 1:1 point, only an admin may."""
+    actor.require(Action.SAVE_OPERATING_POINT)
+    path = Path(data_dir) / OPEN_SET_POINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(asdict(point), indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def read_open_set_point(data_dir: str | Path) -> OpenSetPoint | None:
+    """The saved open-set point, or None; ``OpenSetPointUnreadable`` when it is damaged."""
+    path = Path(data_dir) / OPEN_SET_POINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return OpenSetPoint(
+            model_id=str(raw["model_id"]),
+            threshold=float(raw["threshold"]),
+            gallery_size=int(raw["gallery_size"]),
+            target_fpir=float(raw.get("target_fpir", float("nan"))),
+            dir=float(raw.get("dir", float("nan"))),
+            fpir=float(raw.get("fpir", float("nan"))),
+            dataset=str(raw.get("dataset", "")),
+            date=str(raw.get("date", "")),
+        )
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise OpenSetPointUnreadable(type(exc).__name__) from exc

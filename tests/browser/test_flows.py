@@ -67,7 +67,7 @@ def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut
     name_field = page.get_by_label("Name of the new person", exact=True)
     expect(name_field).to_be_visible(timeout=MODEL_LOAD)  # shown once the face is found
     commit_text(page, "Name of the new person", "Eileen Collins")
-    page.get_by_role("button", name="Enrol 1 face(s)").click()
+    page.get_by_role("button", name="Enrol 1 face").click()
     expect(page.get_by_text("Enrolled astronaut.png as Eileen Collins.")).to_be_visible(
         timeout=STEP
     )

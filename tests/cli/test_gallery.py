@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.open_set import open_set_threshold
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -68,11 +70,14 @@ def test_enroll_identify_people_delete_on_one_gallery(tmp_path, photos):
     assert (tmp_path / "data" / "gallery" / "gallery.db").is_file()  # --data was honoured
 
     identified = _json("identify", str(photos / "two.png"), "--top-k", "3", *data)
-    assert identified["threshold"] == 0.6 and identified["model_id"] == "dlib-resnet-v1"
+    # Recognize is open-set: its default threshold is set for 1 person enrolled
+    open_set = open_set_threshold("dlib-resnet-v1", 1).value
+    assert identified["threshold"] == pytest.approx(open_set)
+    assert identified["model_id"] == "dlib-resnet-v1"
     names = sorted(face["name"] for face in identified["faces"])
     assert names == ["Eileen Collins", "unknown"]
     for face in identified["faces"]:
-        assert face["known"] == (face["distance"] <= 0.6)
+        assert face["known"] == (face["distance"] <= identified["threshold"])
         assert [m["name"] for m in face["matches"]] == ["Eileen Collins"]  # only one person
 
     listed = _cli("people", *data)
@@ -115,3 +120,30 @@ def test_verify_failures_are_one_line(tmp_path, photos):
         ),
         "not an image format",
     )
+
+
+def test_enroll_takes_the_main_face_unless_one_face_only(tmp_path, astronaut, grace_hopper):
+    stage = np.full((600, 1600, 3), 200, np.uint8)  # Grace framed at the centre, Eileen aside
+    stage[:, 544:1056] = grace_hopper
+    stage[:512, :512] = astronaut
+    folder = tmp_path / "faces" / "Grace_Hopper"
+    folder.mkdir(parents=True)
+    Image.fromarray(stage).save(folder / "stage.png")
+
+    strict = _json(
+        "enroll", str(tmp_path / "faces"), "--data", str(tmp_path / "a"), "--one-face-only"
+    )
+    assert strict["counts"]["several_faces"] == 1 and strict["counts"]["enrolled"] == 0
+    assert strict["main_face_taken"] == 0
+
+    data = ("--data", str(tmp_path / "b"))
+    taken = _cli("enroll", str(tmp_path / "faces"), *data)
+    assert taken.returncode == 0, taken.stderr
+    lines = taken.stdout.splitlines()
+    assert ": 1 images: enrolled 1 (main face taken 1), skipped as duplicate 0," in lines[0]
+    assert lines[1] == (
+        "  Grace_Hopper/stage.png: main face taken "
+        "(2 faces: took the main one (the largest, at the centre))"
+    )
+    again = _json("enroll", str(tmp_path / "faces"), *data)  # before decoding, a duplicate
+    assert again["counts"]["duplicate"] == 1 and again["counts"]["enrolled"] == 0

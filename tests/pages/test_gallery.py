@@ -4,6 +4,7 @@ unreadable or unsafe uploads refused as plain messages that change nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from collections.abc import Callable
@@ -188,3 +189,93 @@ def test_a_bad_upload_is_a_plain_error_and_changes_nothing(at, astronaut, data, 
     assert _names(at) == ["Eileen Collins"]
     gallery = resources.gallery()
     assert gallery.count_people() == 1 and gallery.count_faces() == 1
+
+
+# --- finding people, paging faces, readable dates ----------------------------------------------
+
+
+def _enroll_copies(name: str, image, copies: int) -> None:
+    """``copies`` faces of one person: the photo analysed once, stored under distinct image
+    hashes (the store keeps one face per image hash and box, so these are not duplicates)."""
+    from store import NewFace
+
+    pipeline = resources.face_pipeline()
+    [face] = pipeline.analyze(image)
+    gallery = resources.gallery()
+    for copy in range(copies):
+        sha = hashlib.sha256(f"{name}-{copy}".encode()).hexdigest()
+        gallery.enroll(name, NewFace.from_face(face, sha, pipeline.model_id))
+
+
+def _search(at, query: str):
+    return at.text_input(key="gallery_search").input(query).run()
+
+
+def test_search_filters_people_by_name_as_plain_text(at, astronaut, grace_hopper):
+    enroll_directly("Eileen Collins", astronaut, "astronaut")
+    enroll_directly("Grace Hopper", grace_hopper, "grace")
+    enroll_directly("[x](http://e.vil)", astronaut[:, ::-1], "mirror")
+    at.run()
+    assert sorted(_names(at)) == ["Eileen Collins", "Grace Hopper", "[x](http://e.vil)"]
+
+    _search(at, "hOPPER")  # any case
+    assert not at.exception, at.exception
+    assert _names(at) == ["Grace Hopper"]
+    assert at.selectbox(key="browse_person").options == ["Grace Hopper (1 faces)"]
+    assert any(c.value == "1 of 3 people match." for c in at.caption)
+
+    _search(at, "](http://e.vil")  # Markdown's characters, looked for as characters
+    assert _names(at) == ["[x](http://e.vil)"]
+
+    _search(at, ".*")  # a regex would match everyone; as text it matches no one
+    assert not at.dataframe
+    [nobody] = at.info
+    assert nobody.value == "Nobody's name contains .\\*."  # md_literal: the * is no emphasis
+
+    _search(at, "[x](http://e.vil)")  # the whole name, shown back inert
+    assert _names(at) == ["[x](http://e.vil)"]
+    _search(at, "[x](http://e.vil)z")  # no such name: the message shows it literally
+    [nobody] = at.info
+    assert "\\[x\\](http\\:\u2060//e.vil)z" in nobody.value  # md_literal: no link can form
+
+    _search(at, "")
+    assert len(_names(at)) == 3
+
+
+def test_many_faces_are_paged_twelve_at_a_time(at, astronaut):
+    _enroll_copies("Eileen Collins", astronaut, 14)
+    at.run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.button].count("Remove") == 12
+    assert any(c.value == "Faces 1–12 of 14." for c in at.caption)
+    person_id = at.selectbox(key="browse_person").value
+    page = at.number_input(key=f"faces_page_{person_id}")
+    assert page.value == 1 and page.max == 2
+
+    page.set_value(2).run()
+    assert [b.label for b in at.button].count("Remove") == 2
+    assert any(c.value == "Faces 13–14 of 14." for c in at.caption)
+
+    # Removing faces until one page is left: the picker goes and the page stays valid.
+    for _ in range(2):
+        _button(at, "Remove").click().run()
+        _button(at, "Yes, delete").click().run()
+    assert not at.exception, at.exception
+    assert resources.gallery().count_faces() == 12
+    assert [b.label for b in at.button].count("Remove") == 12
+    assert not at.number_input
+
+
+def test_a_person_with_few_faces_gets_no_page_picker(at, astronaut):
+    enroll_directly("Eileen Collins", astronaut, "astronaut")
+    at.run()
+    assert not at.number_input
+    assert [b.label for b in at.button].count("Remove") == 1
+
+
+def test_dates_are_shown_readably(at, astronaut, monkeypatch):
+    monkeypatch.setattr("store.gallery.now", lambda: "2026-12-03T14:05:09+00:00")
+    enroll_directly("Eileen Collins", astronaut, "astronaut")
+    at.run()
+    assert resources.gallery().people()[0].created == "2026-12-03T14:05:09+00:00"
+    assert list(at.dataframe[0].value["created"]) == ["3 Dec 2026, 14:05 UTC"]

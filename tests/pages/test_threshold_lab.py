@@ -146,3 +146,88 @@ def test_the_gallery_leave_one_out(data_dir, monkeypatch, astronaut, grace_hoppe
     assert _metric(at, "ROC AUC") == "1.0000"
     assert _metric(at, "CMC rank-1") == "100.00%"
     assert _metric(at, "DIR at FPIR 1e-01") == "not measurable"  # 3 non-mated searches
+
+
+def _siblings_of(at, key: str) -> list:
+    """The elements in the same container as the widget ``key``, in the order drawn."""
+
+    def walk(node):
+        children = list(getattr(node, "children", {}).values())
+        if any(getattr(child, "key", None) == key for child in children):
+            return children
+        for child in children:
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+
+    siblings = walk(at._tree)
+    assert siblings is not None, f"no widget {key}"
+    return siblings
+
+
+def _roc(at, title: str = "ROC") -> dict:
+    """The layout of the first plotly figure whose title starts with ``title``."""
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        if layout.get("title", {}).get("text", "").startswith(title):
+            return layout
+    raise AssertionError(f"no chart titled {title}")
+
+
+def test_the_saved_confirmation_is_right_below_the_save_button(pairs_zip, data_dir, monkeypatch):
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_zip)
+    at.radio(key="lab_method").set_value("At the EER").run()
+    at.button(key="lab_save_point").click().run()
+    assert not at.exception, at.exception
+    siblings = _siblings_of(at, "lab_save_point")
+    after = siblings[[getattr(s, "key", None) for s in siblings].index("lab_save_point") + 1]
+    assert after.type == "success" and after.value.startswith("Saved ")
+    assert [s.value for s in at.success] == [after.value]  # and nowhere else (not at the top)
+    at.run()  # any next interaction: the confirmation has been read
+    assert not at.success
+
+
+def test_the_roc_starts_zoomed_and_a_toggle_shows_the_full_range(pairs_zip, data_dir, monkeypatch):
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_zip)
+    layout = _roc(at)
+    assert layout["yaxis"]["range"] == [0.9, 1.02]  # TAR from 0.9
+    assert layout["xaxis"]["type"] == "log"  # FAR on a log axis
+    assert at.toggle(key="lab_roc_full").value is False
+    at.toggle(key="lab_roc_full").set_value(True).run()
+    layout = _roc(at)
+    assert layout["yaxis"]["range"] == [0, 1.02] and layout["xaxis"]["type"] == "log"
+
+
+LONG_NAME = "Maria Dolores de los Angeles Garcia-Villanueva"
+
+
+def test_a_long_name_under_a_chip_is_shortened_between_words(
+    data_dir, monkeypatch, astronaut, grace_hopper
+):
+    at = start_page(PAGE, data_dir, monkeypatch)
+    enroll_directly(LONG_NAME, astronaut, "astronaut")
+    enroll_directly(LONG_NAME, astronaut[:, ::-1], "mirror")
+    enroll_directly("Grace Hopper", grace_hopper, "grace")
+    at.radio(key="lab_source").set_value("Enrolled gallery").run()
+    at.button(key="lab_go").click().run()
+    assert not at.exception, at.exception
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    shortened = [c for c in captions if c.startswith("Maria")]
+    assert shortened and "Grace Hopper" in captions
+    for caption in shortened:
+        assert caption != LONG_NAME and caption.endswith(" …")
+        words = caption.removesuffix(" …").split()
+        assert words == LONG_NAME.split()[: len(words)]  # whole words, from the start
+
+
+def test_chip_captions_wrap_only_at_spaces():
+    from ui.widgets.labelled_pairs import CAPTION_WIDTH, _text_width, chip_caption
+
+    assert chip_caption("Diane_Green_0001") == "Diane Green 0001"  # an LFW stem's words
+    assert chip_caption("Eileen Collins") == "Eileen Collins"
+    # A word wider than the caption is cut with an ellipsis, never left for the browser to
+    # break; the image number after it stays.
+    assert chip_caption("Arnold_Schwarzenegger_0001") == "Arnold Schwarzene… 0001"
+    for name in (LONG_NAME, "Arnold_Schwarzenegger_0001", "W" * 30):
+        assert all(_text_width(w) <= CAPTION_WIDTH for w in chip_caption(name).split())

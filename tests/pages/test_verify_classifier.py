@@ -73,7 +73,12 @@ def test_a_claim_scored_by_a_head(data_dir, monkeypatch, astronaut, grace_hopper
     at.selectbox(key="verify_scorer").set_value("test-head").run()
     upload(at, "verify_a", ("mirror.png", png(astronaut[:, ::-1])))
     assert not at.exception, at.exception
+    assert not at.success and not at.warning  # no verdict before a person is chosen
+    at.selectbox(key="verify_person").select_index(0).run()
     assert at.success[0].value.startswith("**Same person**")
+    assert [m.label for m in at.metric].count("Probability (same person)") == 1
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert captions == ["mirror.png", "Face 1", "best-scoring enrolled face"]
     upload(at, "verify_a", ("grace.png", png(grace_hopper)))
     assert at.warning[0].value.startswith("**Different people**")
 

@@ -236,4 +236,4 @@ def test_enroll_with_20_photos_analyses_each_once_across_reruns(
     at.run()
     assert not at.exception, at.exception
     assert len(calls) == 20  # nothing analysed twice
-    assert at.button[0].label == "Enrol 1 face(s)"
+    assert at.button[0].label == "Enrol 1 face"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -325,3 +327,22 @@ def test_open_uses_settings_data_dir(tmp_path, monkeypatch: pytest.MonkeyPatch) 
         assert gallery.model_id == DEFAULT_MODEL_ID
         assert (tmp_path / "gallery" / "gallery.db").is_file()
         assert (tmp_path / "gallery" / "chroma").is_dir()
+
+
+def test_faces_from_image_finds_a_file_already_enrolled(gallery: Gallery, faces: FaceMaker) -> None:
+    """What bulk enrolment asks before decoding a file: is this very file already in?"""
+    photo = faces.face("ada", image=b"group photo bytes")
+    ada = gallery.enroll("Ada", photo)
+    other = NewFace(**{**photo.__dict__, "box": (300.0, 40.0, 399.0, 139.0)})
+    grace = gallery.enroll("Grace", other)
+    sha = hashlib.sha256(b"group photo bytes").hexdigest()
+
+    found = gallery.faces_from_image(sha)
+    assert {(f.id, f.person_id) for f in found} == {
+        (ada.face_id, ada.person.id),
+        (grace.face_id, grace.person.id),
+    }
+    assert all(f.image_sha256 == sha for f in found)
+    assert gallery.faces_from_image(hashlib.sha256(b"never seen").hexdigest()) == []
+    gallery.delete_face(ada.face_id)
+    assert [f.id for f in gallery.faces_from_image(sha)] == [grace.face_id]

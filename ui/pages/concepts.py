@@ -329,7 +329,7 @@ def candidates_table(faces: FaceTriplet | None) -> None:
                 "A-P same, A-N different": round(r.good, 4),
                 "P and N swapped": round(r.swapped, 4),
                 "all embeddings equal": round(r.collapsed, 4),
-                "behaves": "✅" if r.behaves else "❌",
+                "behaves": "yes" if r.behaves else "no",
             }
             for r in rows
         ],

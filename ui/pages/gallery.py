@@ -1,6 +1,9 @@
 """Gallery: who is enrolled and with which faces, and the ways to tidy it up — rename, notes,
 merge two records of one person, remove a face or a person — plus the whole gallery exported
-as a zip and imported back (a backup, or a move to another machine)."""
+as a zip and imported back (a backup, or a move to another machine).
+
+People are found by a name search (plain text, case-insensitive); a person's faces are shown a
+page at a time; the store's UTC ISO timestamps are shown as "3 Dec 2026, 14:05 UTC"."""
 
 import tempfile
 from datetime import UTC, datetime
@@ -24,6 +27,26 @@ from ui.widgets.face_widgets import (
 from ui.widgets.plain_text import md_literal
 
 THUMBNAILS_PER_ROW = 6
+FACES_PER_PAGE = 12  # two rows: a person with 57 faces is not 57 Remove buttons at once
+
+
+def readable_time(stored: str) -> str:
+    """A stored ISO 8601 UTC time as "3 Dec 2026, 14:05 UTC" (the store's own text if it is not
+    ISO). Said to be UTC: the server does not know the visitor's time zone."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except (TypeError, ValueError):
+        return str(stored)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def matching(people: list[Person], query: str) -> list[Person]:
+    """People whose name contains ``query``, ignoring case. A plain substring test: ``.*`` or
+    ``[x](http://e.vil)`` are looked for as those characters, never as a pattern or Markdown."""
+    wanted = query.strip().casefold()
+    return [p for p in people if wanted in p.name.casefold()]
 
 
 def export_bytes(gallery: Gallery) -> bytes:
@@ -60,16 +83,36 @@ def import_message(name: str, summary: ImportSummary) -> str:
     )
 
 
+def face_page(person: Person, count: int) -> int:
+    """Which page of the person's faces to show (0-based): a page picker once they fill more
+    than one page, kept per person, pulled back in range when faces were removed."""
+    pages = -(-count // FACES_PER_PAGE)
+    if pages <= 1:
+        return 0
+    key = f"faces_page_{person.id}"
+    if st.session_state.get(key, 1) > pages:
+        st.session_state[key] = pages
+    page = st.number_input(
+        f"Page of faces (1–{pages})", min_value=1, max_value=pages, value=1, step=1, key=key
+    )
+    first = (page - 1) * FACES_PER_PAGE
+    st.caption(f"Faces {first + 1}–{min(first + FACES_PER_PAGE, count)} of {count}.")
+    return page - 1
+
+
 def show_faces_of(gallery: Gallery, person: Person) -> None:
-    """The person's face chips, each with a confirmed Remove."""
+    """The person's face chips, a page at a time, each with a confirmed Remove."""
     faces = gallery.faces_of(person.id)
     if not faces:
         st.caption(f"{md_literal(person.name)} has no faces of this model yet.")
-    for start in range(0, len(faces), THUMBNAILS_PER_ROW):
-        row = faces[start : start + THUMBNAILS_PER_ROW]
+        return
+    first = face_page(person, len(faces)) * FACES_PER_PAGE
+    shown = faces[first : first + FACES_PER_PAGE]
+    for start in range(0, len(shown), THUMBNAILS_PER_ROW):
+        row = shown[start : start + THUMBNAILS_PER_ROW]
         for column, face in zip(st.columns(THUMBNAILS_PER_ROW), row, strict=False):
             with column:
-                chip_image(face.chip_path, str(face.created)[:10])
+                chip_image(face.chip_path, readable_time(face.created))
                 if confirmed(
                     "Remove",
                     "Remove this face from the gallery? Its embedding and stored image are "
@@ -160,16 +203,28 @@ def delete_person(gallery: Gallery, person: Person) -> None:
 
 def browse(gallery: Gallery) -> None:
     """People table, then one chosen person's faces and the changes that can be made."""
-    people = {p.id: p for p in gallery.people()}
-    if not people:
+    everyone = gallery.people()
+    if not everyone:
         st.info("The gallery is empty. Enrol people on the **Enroll** page, or import an export.")
         return
+    query = st.text_input(
+        "Search by name",
+        key="gallery_search",
+        placeholder="Part of a name, any case",
+        max_chars=MAX_NAME_LENGTH,
+    )
+    people = {p.id: p for p in matching(everyone, query)}
+    if not people:
+        st.info(f"Nobody's name contains {md_literal(query.strip())}.")
+        return
+    if query.strip():
+        st.caption(f"{len(people)} of {len(everyone)} people match.")
     st.dataframe(
         [
             {
                 "name": p.name,
                 "faces": p.face_count,
-                "created": str(p.created)[:19],
+                "created": readable_time(p.created),
                 "notes": p.notes,
             }
             for p in people.values()
@@ -186,7 +241,7 @@ def browse(gallery: Gallery) -> None:
     try:
         show_faces_of(gallery, person)
         edit_person(gallery, person)
-        merge_into(gallery, person, people)
+        merge_into(gallery, person, {p.id: p for p in everyone})  # any record, found or not
         delete_person(gallery, person)
     except VisionLabError as exc:
         show_error(exc)

@@ -1,7 +1,9 @@
-"""Home: what Vision Lab does, and the state of the engine behind it."""
+"""Home: what Vision Lab does, a three-click demo for first-time visitors, and the state of the
+engine behind it."""
 
 import streamlit as st
 
+from ui.widgets.demo_path import demo_path
 from ui.widgets.resources import engine_status, face_pipeline
 
 st.title("Vision Lab")
@@ -10,6 +12,9 @@ st.write(
     "and a look at what convolutional networks learn."
 )
 
+demo_path()
+
+st.subheader("Engine")
 status = engine_status()
 c1, c2, c3 = st.columns(3)
 c1.metric("Device", status.device)
@@ -18,11 +23,17 @@ c3.metric("Python", status.python)
 st.caption(status.device_name)
 
 st.subheader("Models")
-if st.button("Load the face models now", help="They load on first use anyway; this shows timing."):
+if st.button(
+    "Load the face models now",
+    key="home_load_models",
+    help="They load on first use anyway; this shows timing.",
+):
     with st.spinner("Loading…"):
         face_pipeline()
     st.success("Face detector, landmarks and embedder are loaded.")
-st.dataframe(
+# A static table wraps long cells (a dataframe clips them); source and licence, the same for
+# every model we ship, are listed once below it instead of as two more wide columns.
+st.table(
     [
         {
             "model": w.name,
@@ -30,14 +41,16 @@ st.dataframe(
             "kind": w.kind,
             "published": w.published_metric,
             "input": w.input_convention,
-            "source": w.source,
-            "licence": w.licence,
         }
         for w in status.models
     ],
     hide_index=True,
-    width="stretch",
 )
+origins: dict[tuple[str, str], list[str]] = {}
+for w in status.models:
+    origins.setdefault((w.source, w.licence), []).append(w.name)
+for (source, licence), names in origins.items():
+    st.caption(f"{', '.join(names)}: from {source}. Licence: {licence}.")
 
 st.subheader("Versions")
 st.dataframe(

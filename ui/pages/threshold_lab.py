@@ -37,13 +37,35 @@ from engine.permissions import Action
 from engine.verification import default_threshold
 from ui.widgets import lab_charts
 from ui.widgets.access import ADMIN_ONLY, current_actor
-from ui.widgets.face_widgets import flash, show_error, show_flash
+from ui.widgets.face_widgets import show_error, show_flash
 from ui.widgets.labelled_pairs import labelled_pairs, show_pairs
 from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import settings
 
 BY_HAND, AT_FAR, AT_EER = "By hand", "At a target FAR", "At the EER"
+SAVED_KEY = "lab_saved"
 
+
+def note_saved(button_key: str, message: str) -> None:
+    """Keep a save's confirmation for the run after the ``st.rerun()`` that follows it."""
+    st.session_state[SAVED_KEY] = (button_key, message)
+
+
+def show_saved(button_key: str) -> None:
+    """The confirmation of the save just made with ``button_key``, right below that button
+    (not at the top of the page, thousands of pixels out of view). Shown on the one run after
+    the save (``just_saved`` is taken from the session when the script starts), never later."""
+    if just_saved is not None and just_saved[0] == button_key:
+        st.success(just_saved[1])
+
+
+def roc_chart(reports: dict, key: str) -> None:
+    """The ROC zoomed to TAR ≥ 0.9 (where good models differ), the full range a toggle away."""
+    full = st.toggle("Full ROC range", key=f"{key}_full")
+    st.plotly_chart(lab_charts.roc_figure(reports, zoomed=not full), key=key)
+
+
+just_saved: tuple[str, str] | None = st.session_state.pop(SAVED_KEY, None)
 st.title("Threshold lab")
 st.write(
     "Which threshold to trust, measured on your own labelled pairs: how far apart photos of "
@@ -145,7 +167,8 @@ reports = {scores.scorer: report}
 if scores.higher_is_same:  # a head: the plain distance beside it, on the same pairs
     reports["distance"] = evaluate(pair_scores(DistanceScorer(), embedded))
 left, right = st.columns(2)
-left.plotly_chart(lab_charts.roc_figure(reports), key="lab_roc")
+with left:
+    roc_chart(reports, "lab_roc")
 right.plotly_chart(lab_charts.det_figure(report), key="lab_det")
 
 st.subheader("TAR at fixed false accept rates")
@@ -212,12 +235,14 @@ else:
         rule = f"at FAR ≤ {far_row.target_far:.0e}"
     unmeasurable = far_row is not None and not far_row.measurable
     may_save_point = current_actor().may(Action.SAVE_OPERATING_POINT)
-    if st.button(
+    save_point = st.button(
         f"Save {threshold:.3f} as the operating point ({rule})",
         disabled=unmeasurable or not may_save_point,
         help=None if may_save_point else ADMIN_ONLY,
         key="lab_save_point",
-    ):
+    )
+    show_saved("lab_save_point")
+    if save_point:
         point = operating_point(
             scores,
             threshold,
@@ -230,9 +255,10 @@ else:
         except VisionLabError as exc:
             show_error(exc)
             st.stop()
-        flash(
+        note_saved(
+            "lab_save_point",
             f"Saved {point.threshold:.3f} (FAR {point.far:.2%}, FRR {point.frr:.2%} on "
-            f"{md_literal(point.dataset)}): Verify and Recognize now start from it."
+            f"{md_literal(point.dataset)}): Verify and Recognize now start from it.",
         )
         st.rerun()
 
@@ -295,18 +321,20 @@ if training is not None:
             lab_charts.scorer_comparison_rows(compared), hide_index=True, key="lab_head_table"
         )
         st.caption(f"Thresholds chosen on the training pairs ({md_literal(train.pairs.name)}).")
-        st.plotly_chart(lab_charts.roc_figure(compared), key="lab_head_roc")
+        roc_chart(compared, "lab_head_roc")
         name = st.text_input(
             "Save as", value=f"{feature}-{Path(train.pairs.name).stem}", key="lab_head_name"
         )
         head = head_eval.head  # fitted on the training pairs
         may_save = current_actor().may(Action.SAVE_MODEL)
-        if head is not None and st.button(
+        save_head = head is not None and st.button(
             "Save head",
             key="lab_save_head",
             disabled=not name.strip() or not may_save,
             help=None if may_save else ADMIN_ONLY,
-        ):
+        )
+        show_saved("lab_save_head")
+        if save_head:
             metrics = head_eval.report.as_dict()
             try:
                 path = head.with_metadata(
@@ -318,5 +346,9 @@ if training is not None:
             except VisionLabError as exc:
                 show_error(exc)
             else:
-                flash(f"Saved the head as {path.stem}: choose it as the scorer on Verify.")
+                note_saved(
+                    "lab_save_head",
+                    f"Saved the head as {md_literal(path.stem)}: choose it as the scorer on "
+                    "Verify.",
+                )
                 st.rerun()

@@ -3,6 +3,7 @@ enrolled person."""
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from engine.errors import VisionLabError
 from engine.evaluation.pair_classifier import (
@@ -18,7 +19,14 @@ from engine.verification import (
     verify_claim,
     verify_embeddings,
 )
-from ui.widgets.face_widgets import chip_image, one_face, open_gallery, show_error, threshold_slider
+from ui.widgets.face_widgets import (
+    chip_image,
+    counted,
+    one_face,
+    open_gallery,
+    show_error,
+    threshold_slider,
+)
 from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline, settings
 
@@ -39,6 +47,46 @@ def show_verdict(
         st.warning(f"**Different people** — {-margin:.3f} {other_side} the threshold.")
     for column, (label, value) in zip(st.columns(len(figures)), figures.items(), strict=True):
         column.metric(label, value)
+
+
+def verdict_area(enrolled: tuple[str, str] | None) -> DeltaGenerator:
+    """Where the verdict goes: beside the claimed person's enrolled chip (``(path, caption)``)
+    when there is one. The photos' own chips are already drawn under each photo, so they are
+    not drawn again here."""
+    if enrolled is None:
+        return st.container()
+    chip_column, verdict_column = st.columns([1, 4])
+    with chip_column:
+        chip_image(*enrolled)
+    return verdict_column
+
+
+def distance_gauge(distance: float, threshold: float, same: bool) -> go.Figure:
+    """The distance as a bar against the threshold line, its axis ticked at 0, the threshold
+    and the end only (the number itself is the Distance metric beside it, shown once)."""
+    end = max(1.2, distance * 1.1)
+    ticks = {0.0: "0", threshold: f"{threshold:.2f}"}
+    if end - threshold > 0.1:  # a threshold at the end is the end's label (no overlap)
+        ticks[end] = f"{end:.2f}"
+    figure = go.Figure(
+        go.Indicator(
+            mode="gauge",
+            value=distance,
+            gauge={
+                "shape": "bullet",
+                "axis": {
+                    "range": [0, end],
+                    "tickmode": "array",
+                    "tickvals": list(ticks),
+                    "ticktext": list(ticks.values()),
+                },
+                "threshold": {"value": threshold, "line": {"color": "red", "width": 3}},
+                "bar": {"color": "seagreen" if same else "darkorange"},
+            },
+        )
+    )
+    figure.update_layout(height=90, margin={"l": 20, "r": 20, "t": 10, "b": 30})
+    return figure
 
 
 def verify_by_classifier(
@@ -62,14 +110,13 @@ def verify_by_classifier(
     )
     source = default if abs(threshold - round(head.threshold, 2)) < 1e-9 else "set with the slider"
     st.caption(f"Default {head.threshold:.2f}: {default}.")
-    chips = st.columns([1, 1, 3])
     decision: PairDecision | None = None
+    enrolled: tuple[str, str] | None = None
     try:
         if probe is not None and other is not None:
             decision = verify_with_classifier(
                 head, probe.embedding, other.embedding, threshold, source
             )
-            chips[1].image(other.chip, caption="B", width=120)
         elif probe is not None and person_id is not None:
             gallery = open_gallery()
             references = gallery.person_embeddings(person_id)
@@ -78,14 +125,12 @@ def verify_by_classifier(
                 raise EmptyGallery(f"{name_of} has no enrolled faces to compare with")
             decision = verify_with_classifier(head, probe.embedding, references, threshold, source)
             best = gallery.faces_of(person_id)[decision.reference]
-            with chips[1]:
-                chip_image(best.chip_path, "best-scoring enrolled face")
+            enrolled = (str(best.chip_path), "best-scoring enrolled face")
     except VisionLabError as exc:
         show_error(exc)
     if decision is None:
         return
-    chips[0].image(probe.chip, caption="A", width=120)
-    with chips[2]:
+    with verdict_area(enrolled):
         show_verdict(
             decision.same,
             decision.margin,
@@ -120,7 +165,11 @@ with right:
             person_id = st.selectbox(
                 "Claimed identity",
                 list(people),
-                format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
+                index=None,  # no verdict against a person the user never chose
+                placeholder="Choose a person",
+                format_func=lambda pid: (
+                    f"{people[pid].name} ({counted(people[pid].face_count, 'face')})"
+                ),
                 key="verify_person",
             )
 
@@ -151,7 +200,7 @@ if scorer != DISTANCE:
 
 threshold = threshold_slider("verify_threshold")
 result: VerificationResult | None = None
-chips = st.columns([1, 1, 3])
+enrolled: tuple[str, str] | None = None
 try:
     if probe is not None and other is not None:
         result = verify_embeddings(
@@ -161,21 +210,17 @@ try:
             face_pipeline().model_id,
             threshold.source,
         )
-        chips[0].image(probe.chip, caption="A", width=120)
-        chips[1].image(other.chip, caption="B", width=120)
     elif probe is not None and person_id is not None:
         check = verify_claim(
             open_gallery(), probe.embedding, person_id, threshold, face_pipeline().model_id
         )
         result = check.result
-        chips[0].image(probe.chip, caption="A", width=120)
-        with chips[1]:
-            chip_image(check.match.chip_path, f"{check.match.person.name}, nearest enrolled")
+        enrolled = (str(check.match.chip_path), f"{check.match.person.name}, nearest enrolled")
 except VisionLabError as exc:
     show_error(exc)
 
 if result is not None:
-    with chips[2]:
+    with verdict_area(enrolled):
         show_verdict(
             result.same,
             result.margin,
@@ -191,18 +236,8 @@ if result is not None:
         "puts photos of one person close together, so at or below the threshold it calls them "
         "the same person, and the further from the threshold, the surer the call."
     )
-    figure = go.Figure(
-        go.Indicator(
-            mode="number+gauge",
-            value=result.distance,
-            number={"valueformat": ".3f"},
-            gauge={
-                "shape": "bullet",
-                "axis": {"range": [0, max(1.2, result.distance * 1.1)]},
-                "threshold": {"value": result.threshold, "line": {"color": "red", "width": 3}},
-                "bar": {"color": "seagreen" if result.same else "darkorange"},
-            },
-        )
+    st.plotly_chart(
+        distance_gauge(result.distance, result.threshold, result.same),
+        config={"displayModeBar": False},
+        key="verify_gauge",
     )
-    figure.update_layout(height=110, margin={"l": 20, "r": 20, "t": 10, "b": 10})
-    st.plotly_chart(figure, config={"displayModeBar": False})

@@ -232,7 +232,7 @@ def require_login() -> Role:
         st.session_state[ROLE] = "admin"
         with st.sidebar:
             st.caption(
-                "🔓 **Local mode**: no login configured, everyone can change the gallery "
+                "**Local mode**: no login configured, everyone can change the gallery "
                 "(only served on this machine). Set a password or OpenID Connect in "
                 "`.streamlit/secrets.toml` before hosting."
             )
@@ -255,7 +255,7 @@ def require_login() -> Role:
     st.session_state[ROLE] = role
     if role == "admin":
         for warning in policy.warnings:
-            st.sidebar.warning(warning, icon="⚠️")
+            st.sidebar.warning(warning, icon=":material/warning:")
     return role
 
 

@@ -145,6 +145,11 @@ def show_faces(analyzed: AnalyzedImage) -> None:
         )
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless one: "1 face", "2 faces", "1,024 faces"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:
     """Show the image's faces; the one face, the user's pick among several, or None with the
     reason shown (unreadable file, no face)."""
@@ -165,7 +170,7 @@ def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:
     if len(faces) == 1:
         return faces[0]
     index = st.radio(
-        f"{len(faces)} faces in {md_literal(analyzed.name)}: which one?",
+        f"{counted(len(faces), 'face')} in {md_literal(analyzed.name)}: which one?",
         range(len(faces)),
         format_func=lambda i: f"Face {i + 1}",
         horizontal=True,

@@ -57,9 +57,14 @@ def score_histograms(scores: PairScores, threshold: float) -> go.Figure:
     return figure
 
 
-def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
+ROC_ZOOM_TAR = 0.9
+"""A zoomed ROC starts its TAR axis here: good models differ only above it."""
+
+
+def roc_figure(reports: dict[str, VerificationReport], *, zoomed: bool = False) -> go.Figure:
     """TAR against FAR on a log FAR axis (where operating points live), each curve's EER
-    marked. A log axis cannot show FAR = 0: those points are left off."""
+    marked. A log axis cannot show FAR = 0: those points are left off. ``zoomed`` shows TAR
+    from ``ROC_ZOOM_TAR`` up, where the curves of good models part; else the full 0–1."""
     figure = go.Figure()
     for label, report in reports.items():
         shown = report.roc.far > 0
@@ -85,8 +90,8 @@ def roc_figure(reports: dict[str, VerificationReport]) -> go.Figure:
             )
     figure.update_layout(
         xaxis={"title": "false accept rate", **_LOG_AXIS},
-        yaxis={"title": "true accept rate", "range": [0, 1.02]},
-        title="ROC",
+        yaxis={"title": "true accept rate", "range": [ROC_ZOOM_TAR if zoomed else 0, 1.02]},
+        title=f"ROC (TAR from {ROC_ZOOM_TAR})" if zoomed else "ROC",
         **_LAYOUT,
     )
     return figure

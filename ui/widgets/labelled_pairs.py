@@ -9,6 +9,7 @@ the cache, so starting again resumes.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -144,6 +145,58 @@ def _build(
 
 
 # --- pairs shown as chips ---------------------------------------------------------------------
+CAPTION_WIDTH = 13.0
+"""What one line of a 96 px chip's caption holds, in widths of an average letter (about 7 px in
+Streamlit's caption font): the browser breaks a longer word wherever it reaches the edge."""
+CAPTION_LINES = 3
+
+
+def _text_width(text: str) -> float:
+    """``text``'s width in average letters, erring wide: capitals, m and w, and East Asian
+    full-width characters take more room than a lowercase letter."""
+    width = 0.0
+    for c in text:
+        if unicodedata.east_asian_width(c) in "WF":
+            width += 2.0
+        elif c in "mwMW@%":
+            width += 1.8
+        elif c.isupper():
+            width += 1.3
+        else:
+            width += 1.0
+    return width
+
+
+def _shortened_word(word: str, width: float) -> str:
+    """A word too wide for a line, cut to its start and an ellipsis that fit."""
+    while word and _text_width(word + "…") > width:
+        word = word[:-1]
+    return word + "…"
+
+
+def chip_caption(name: str, width: float = CAPTION_WIDTH, lines: int = CAPTION_LINES) -> str:
+    """``name`` laid out for a chip's narrow caption so the browser wraps it only at spaces,
+    never inside a word: LFW file stems join words with ``_`` (``Diane_Green_0001``), shown
+    as spaces; a word wider than a line is cut to its start and "…"; past ``lines`` lines, the
+    rest is left off after whole words, with "…". Plain text: the caller still passes the
+    result through ``md_literal``."""
+    rows: list[str] = []
+    for word in name.replace("_", " ").split():
+        if _text_width(word) > width:
+            word = _shortened_word(word, width)
+        if rows and _text_width(f"{rows[-1]} {word}") <= width:
+            rows[-1] += f" {word}"
+        elif len(rows) < lines:
+            rows.append(word)
+        else:
+            last = rows[-1].split()
+            while len(last) > 1 and _text_width(" ".join(last) + " …") > width:
+                last.pop()
+            rows[-1] = " ".join(last) + " …" if not last[-1].endswith("…") else " ".join(last)
+            break
+    return " ".join(rows)
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _file_chip(path: str, centred_fallback: bool, modified: float) -> np.ndarray | None:
     """The chip the evaluation embedded (``modified`` keys the cache to the file's version)."""
@@ -164,7 +217,7 @@ def show_pairs(embedded: EmbeddedPairs, rows: list[PairRow], unit: str) -> None:
     for row in rows:
         left, right, _ = st.columns([1, 1, 2])  # two chips side by side, kept small
         for column, image in ((left, row.image_a), (right, row.image_b)):
-            chip, name = _chip(embedded, image), embedded.image_name(image)
+            chip, name = _chip(embedded, image), chip_caption(embedded.image_name(image))
             if chip is None:
                 column.caption(f"{md_literal(name)} (no chip)")
             else:
