@@ -36,7 +36,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from engine.config import Settings
-from engine.enrollment import (
+from engine.errors import InvalidImage, VisionLabError
+from engine.images import IMAGE_SUFFIXES
+from engine.permissions import Action, Actor
+from engine.safe_zip import (
     ArchiveLimits,
     InvalidArchive,
     ReadBudget,
@@ -44,9 +47,6 @@ from engine.enrollment import (
     is_hidden,
     zip_entry_reader,
 )
-from engine.errors import InvalidImage, VisionLabError
-from engine.images import IMAGE_SUFFIXES
-from engine.permissions import Action, Actor
 
 UPLOAD_PREFIX = "visionlab-upload-"
 """Temporary folders of ours start with this (the sweep removes nothing else)."""

@@ -9,12 +9,13 @@ import hashlib
 import numpy as np
 import pytest
 
-from engine.enrollment import InvalidArchive, enroll_folder
+from engine.enrollment import enroll_folder
 from engine.errors import InvalidImage, VisionLabError
 from engine.evaluation.embedding import UNREADABLE, embed_pair_set
 from engine.evaluation.pair_sets import pairs_from_file
 from engine.evaluation.pairs_file import PairsFileError
 from engine.images import load_image
+from engine.safe_zip import InvalidArchive
 from store import Gallery, NewFace
 from tests.bad_inputs.conftest import record
 from tests.bad_inputs.corpus import gallery_checksum, non_utf8_name

@@ -32,12 +32,12 @@ from engine.data_sources import (
     sweep_stale_uploads,
     upload_folders,
 )
-from engine.enrollment import InvalidArchive
 from engine.errors import VisionLabError
 from engine.evaluation.pair_sets import DatasetError, pairs_from_file
 from engine.evaluation.pairs_file import PairsFileError
 from engine.neurons.index import build_shared_index
 from engine.permissions import Actor, PermissionDenied, Role
+from engine.safe_zip import InvalidArchive
 from tests.hosted_app import app_as
 from tests.lfw_like import make_lfw_like
 from tests.pages.face_app import png
