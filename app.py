@@ -14,7 +14,7 @@ pages = {
         st.Page("ui/pages/privacy.py", title="Privacy", icon=":material/lock:"),
     ],
     "Faces": [
-        st.Page("ui/pages/enroll.py", title="Enroll", icon=":material/person_add:"),
+        st.Page("ui/pages/enroll.py", title="Enrol", icon=":material/person_add:"),
         st.Page("ui/pages/verify.py", title="Verify", icon=":material/how_to_reg:"),
         st.Page("ui/pages/recognize.py", title="Recognize", icon=":material/face:"),
         st.Page("ui/pages/gallery.py", title="Gallery", icon=":material/photo_library:"),

@@ -61,8 +61,8 @@ def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut
     mirror = save_png(tmp_path / "astronaut_mirror.png", astronaut[:, ::-1])
     group = save_png(tmp_path / "two_faces.png", two_faces(astronaut, grace_hopper))
 
-    # Enroll: one photo, one face, a new person.
-    open_page(page, app_url, "enroll", "Enroll")
+    # Enrol: one photo, one face, a new person.
+    open_page(page, app_url, "enroll", "Enrol")
     upload(page, 0, photo)
     name_field = page.get_by_label("Name of the new person", exact=True)
     expect(name_field).to_be_visible(timeout=MODEL_LOAD)  # shown once the face is found

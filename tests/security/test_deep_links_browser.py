@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
 PAGES = [
-    "Home", "Concepts", "Privacy", "Enroll", "Verify", "Recognize", "Gallery", "Threshold lab",
+    "Home", "Concepts", "Privacy", "Enrol", "Verify", "Recognize", "Gallery", "Threshold lab",
     "Train", "Neurons", "Style transfer",
 ]  # fmt: skip
 HELPERS = ["face_widgets", "resources", "access", "lab_charts", "model_choice", "plain_text"]

@@ -1,4 +1,4 @@
-"""Enroll: put people's faces into the gallery, photo by photo or a whole folder at once.
+"""Enrol: put people's faces into the gallery, photo by photo or a whole folder at once.
 
 Bulk takes an uploaded zip from everyone; admins may also name a server folder under the roots
 the operator allowed (``ui.widgets.data_source``).
@@ -65,7 +65,7 @@ def _enrol_chosen(chosen: list, person_id: str | None, typed: str) -> None:
     st.session_state.pop("enroll_person", None)
 
 
-st.title("Enroll")
+st.title("Enrol")
 st.write(
     "Add people to the gallery so **Recognize** can name them and **Verify** can check a "
     "claimed identity. Each photo enrols one face."

@@ -205,7 +205,7 @@ def browse(gallery: Gallery) -> None:
     """People table, then one chosen person's faces and the changes that can be made."""
     everyone = gallery.people()
     if not everyone:
-        st.info("The gallery is empty. Enrol people on the **Enroll** page, or import an export.")
+        st.info("The gallery is empty. Enrol people on the **Enrol** page, or import an export.")
         return
     query = st.text_input(
         "Search by name",

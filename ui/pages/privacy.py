@@ -47,7 +47,7 @@ st.markdown(
 - **Exports** (`cli.py export`, Gallery → Export) are full copies: delete the zip files too.
 - Uploaded photos are processed in memory and not stored, except the aligned face thumbnail of a
   face you enrol.
-- Uploaded **zips and photo sets** (Threshold lab, Train, Neurons, Enroll's bulk tab) are
+- Uploaded **zips and photo sets** (Threshold lab, Train, Neurons, Enrol's bulk tab) are
   unpacked into a temporary folder of your session only, outside the data folder, together with
   anything made from them (their embeddings, a neuron index of them). It is removed when you
   remove the upload, when the job that needed it ends (bulk enrolment, training), or when your

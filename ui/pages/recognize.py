@@ -79,7 +79,7 @@ st.page_link(
 )
 
 if gallery.count_faces() == 0:
-    st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
+    st.info("The gallery is empty. Enrol people on the **Enrol** page first.")
 else:
     uploads = image_inputs("A photo with one or more faces", key="recognize", multiple=False)
     k_column, threshold_column = st.columns(2)

@@ -160,7 +160,7 @@ with right:
     else:
         people = {p.id: p for p in open_gallery().people()}
         if not people:
-            st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
+            st.info("The gallery is empty. Enrol people on the **Enrol** page first.")
         else:
             person_id = st.selectbox(
                 "Claimed identity",

@@ -1,7 +1,7 @@
 """Home's demo path: a first-time visitor enrols, verifies and recognizes the photos that packages
 ship (scikit-image's astronaut, Eileen Collins; matplotlib's Grace Hopper) in three clicks.
 
-Each step makes the same engine and store calls as its full page — ``gallery.enroll`` as Enroll
+Each step makes the same engine and store calls as its full page — ``gallery.enroll`` as Enrol
 does, ``verify_embeddings`` as Verify does for two photos, ``identify_faces`` as Recognize does —
 through the session's ``GuardedGallery`` and the cached pipeline, at the default threshold. No
 rule lives here: only which photo goes in and how the answer is worded.

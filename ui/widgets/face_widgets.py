@@ -1,7 +1,7 @@
 """Widgets the face pages share: image inputs, per-session analysis cache, numbered boxes,
 the threshold slider, a confirm-before-delete button, and plain error messages.
 
-Kept here so Enroll, Verify and Recognize stay short scripts and show faces the same way.
+Kept here so Enrol, Verify and Recognize stay short scripts and show faces the same way.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def show_error(exc: VisionLabError) -> None:
     file name, so it is shown as a literal (``md_literal``), never as Markdown."""
     text = md_literal(exc)
     if isinstance(exc, EmptyGallery):
-        st.info("The gallery is empty. Enrol people on the **Enroll** page first.")
+        st.info("The gallery is empty. Enrol people on the **Enrol** page first.")
     elif isinstance(exc, InvalidImage):
         st.error(f"That file can't be read as an image: {text}.")
     elif isinstance(exc, NoFaceFound):

@@ -93,13 +93,13 @@ def _switch_to(model_id: str) -> None:
 
 
 def model_choice_section() -> None:
-    """Which model Enroll / Verify / Recognize use, and the control to change it."""
+    """Which model Enrol / Verify / Recognize use, and the control to change it."""
     st.subheader("Model in use")
     problem = active_model_problem()
     if problem:
         st.warning(f"{problem}. The pretrained model is in use instead.")
     current = face_pipeline().model_id
-    st.write(f"Enroll, Verify and Recognize embed faces with **{_describe(current)}**.")
+    st.write(f"Enrol, Verify and Recognize embed faces with **{_describe(current)}**.")
     trained = [
         m.model_id
         for m in list_trained_models(settings().data_dir, FACE_RESNET_V1.model_id)
