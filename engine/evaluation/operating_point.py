@@ -78,10 +78,15 @@ def save_operating_point(data_dir: str | Path, point: OperatingPoint, *, actor: 
     """Write the point where ``default_threshold`` looks for it (atomically). It changes what
     Verify and Recognize decide for everyone, so only an admin may."""
     actor.require(Action.SAVE_OPERATING_POINT)
-    path = Path(data_dir) / OPERATING_POINT_FILE
+    return _write_atomically(Path(data_dir) / OPERATING_POINT_FILE, asdict(point))
+
+
+def _write_atomically(path: Path, content: dict) -> Path:
+    """Write ``content`` as JSON to ``path`` through a temporary file and a rename, so a reader
+    sees the old point or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(asdict(point), indent=1), encoding="utf-8")
+    temporary.write_text(json.dumps(content, indent=1), encoding="utf-8")
     os.replace(temporary, path)
     return path
 
@@ -174,12 +179,7 @@ def open_set_point(
 def save_open_set_point(data_dir: str | Path, point: OpenSetPoint, *, actor: Actor) -> Path:
     """Write Recognize's point (atomically); like the 1:1 point, only an admin may."""
     actor.require(Action.SAVE_OPERATING_POINT)
-    path = Path(data_dir) / OPEN_SET_POINT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(asdict(point), indent=1), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return _write_atomically(Path(data_dir) / OPEN_SET_POINT_FILE, asdict(point))
 
 
 def read_open_set_point(data_dir: str | Path) -> OpenSetPoint | None:
