@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
-
-import pytest
 
 import cli
-from tests.lfw_like import MATCHED, MISMATCHED, make_lfw_like
-
-
-@pytest.fixture(scope="module")
-def lfw_like(tmp_path_factory, astronaut, grace_hopper) -> Path:
-    return make_lfw_like(tmp_path_factory.mktemp("lfw"), astronaut, grace_hopper)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """One data folder for the module, so later tests reuse the embedding cache."""
-    return tmp_path_factory.mktemp("data")
+from tests.lfw_like import MATCHED, MISMATCHED
 
 
 def test_json_and_scores_csv(lfw_like, data_dir, tmp_path, capsys, monkeypatch):

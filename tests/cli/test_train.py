@@ -11,7 +11,6 @@ from PIL import Image
 
 import cli
 from engine.training import BASE_MODEL_ID, load_checkpoint
-from tests.lfw_like import make_lfw_like
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +22,6 @@ def people(tmp_path_factory, astronaut, grace_hopper) -> Path:
         Image.fromarray(pixels).save(root / name / "1.jpg", quality=95)
         Image.fromarray(np.ascontiguousarray(pixels[:, ::-1])).save(root / name / "2.jpg")
     return root
-
-
-@pytest.fixture(scope="module")
-def lfw_like(tmp_path_factory, astronaut, grace_hopper) -> Path:
-    return make_lfw_like(tmp_path_factory.mktemp("lfw"), astronaut, grace_hopper)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")
 
 
 def test_json_checkpoint_and_evaluation(people, lfw_like, data_dir, capsys, monkeypatch):
