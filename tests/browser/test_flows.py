@@ -53,7 +53,20 @@ def commit_text(page, label: str, value: str) -> None:
 
 
 def upload(page, index: int, path: Path) -> None:
-    page.locator('input[type="file"]').nth(index).set_input_files(str(path))
+    """Choose ``path`` in the page's ``index``-th file uploader and wait until it lists the file.
+
+    A rerun that is still drawing the page can replace the input under Playwright, and the
+    choice is then lost; setting it again once the page is settled is what a user would do.
+    """
+    listed = page.get_by_text(path.name, exact=True)
+    for _ in range(3):
+        page.locator('input[type="file"]').nth(index).set_input_files(str(path))
+        try:
+            expect(listed.first).to_be_visible(timeout=15_000)
+            return
+        except AssertionError:
+            continue
+    expect(listed.first).to_be_visible(timeout=STEP)
 
 
 def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut, grace_hopper):
@@ -76,6 +89,7 @@ def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut
     # Verify: the photo against its mirror image is the same person.
     open_page(page, app_url, "verify", "Verify")
     upload(page, 0, photo)
+    expect(page.get_by_text("Face 1", exact=True).first).to_be_visible(timeout=STEP)
     upload(page, 1, mirror)
     expect(page.get_by_text("Same person", exact=True)).to_be_visible(timeout=STEP)
     expect(page.get_by_text("Different people", exact=True)).to_have_count(0)
