@@ -22,6 +22,7 @@ from store.names import MAX_NAME_LENGTH, clean_name
 from ui.widgets.data_source import data_source, finish_upload
 from ui.widgets.face_widgets import analyze, image_inputs, open_gallery, pick_face, show_error
 from ui.widgets.jobs import heavy_job, queue_caption
+from ui.widgets.pace import pace_text
 from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline
 
@@ -113,16 +114,6 @@ with photos_tab:
         )
 
 
-def bulk_pace(done: int, total: int, elapsed: float) -> str:
-    """The pace so far, e.g. "12.5 images/s · about 1 min 20 s left"."""
-    if done <= 0 or elapsed <= 0:
-        return "starting"
-    rate = done / elapsed
-    left = round((total - done) / rate)
-    when = f"{left // 60} min {left % 60:02d} s" if left >= 60 else f"{left} s"
-    return f"{rate:.1f} images/s · about {when} left"
-
-
 def _cancel_bulk() -> None:
     if st.session_state.get("bulk"):
         st.session_state.bulk["cancelled"] = True
@@ -204,7 +195,7 @@ with bulk_tab:
             state["total"] = total
             bar.progress(
                 done / total,
-                text=f"{done} / {total} · {bulk_pace(done, total, time.monotonic() - started)}: "
+                text=f"{done} / {total} · {pace_text(done, total, time.monotonic() - started)}: "
                 f"{md_literal(outcome.item)}",
             )
 

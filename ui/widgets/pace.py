@@ -1,0 +1,32 @@
+"""How fast a job goes and how long it has left, in words for a progress bar.
+
+Every job that runs longer than a few seconds (bulk enrolment, embedding a pairs set, training,
+indexing, style transfer) shows the same text, so a user reads one format everywhere.
+"""
+
+from __future__ import annotations
+
+
+def duration_text(seconds: float) -> str:
+    """``"45 s"``, ``"1 min 05 s"`` or ``"2 h 03 min"``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def pace_text(done: int, total: int, elapsed: float, unit: str = "images") -> str:
+    """The pace so far and the time left at that pace, e.g. "12.5 images/s · about 1 min 20 s
+    left"; "starting" before the first item is done, "done" after the last."""
+    if done >= total > 0:
+        return f"done in {duration_text(elapsed)}"
+    if done <= 0 or elapsed <= 0:
+        return "starting"
+    rate = done / elapsed
+    if rate >= 1:
+        speed = f"{rate:.1f} {unit}/s"
+    else:
+        speed = f"{elapsed / done:.1f} s per {unit.rstrip('s')}"
+    return f"{speed} · about {duration_text((total - done) / rate)} left"
