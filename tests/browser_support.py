@@ -33,6 +33,9 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # a camera for st.camera_input: a generated test pattern, allowed without a prompt
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 SERVER_START_TIMEOUT = 60.0
 

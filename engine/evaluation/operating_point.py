@@ -1,12 +1,15 @@
-"""The operating point: the distance threshold Verify and Recognize use by default.
+"""The operating points: the distance thresholds Verify (1:1) and Recognize (open-set) start from.
 
-Chosen in the threshold lab on the analyst's own pairs — at a target false accept rate, at the
-equal error rate, or by hand — and saved as ``<data_dir>/operating_point.json``::
+The 1:1 point is chosen in the threshold lab on the analyst's own pairs — at a target false
+accept rate, at the equal error rate, or by hand — and saved in
+``<data_dir>/operating_point.json``::
 
     {"model_id", "threshold", "dataset", "date", "far", "frr", "method"}
 
-This module is its only reader and writer; ``engine.verification.default_threshold`` asks it
-for the point (and ignores one saved for another model).
+The open-set point is chosen there too, at a target FPIR on the enrolled gallery
+(``OpenSetPoint``), and saved beside it. This module is their only reader and writer;
+``engine.verification.default_threshold`` and ``engine.open_set.recognize_threshold`` ask it for
+the points (and ignore one saved for another model).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import VisionLabError
+from engine.evaluation.metrics import DirAtFpir
 from engine.evaluation.scoring import PairScores
+from engine.open_set import DEFAULT_TARGET_FPIR
 from engine.permissions import Action, Actor
 
 OPERATING_POINT_FILE = "operating_point.json"
@@ -143,9 +148,10 @@ class OpenSetPoint:
 
     def describe(self, gallery_size: int | None = None) -> str:
         """Where Recognize's threshold came from; says so when the gallery has grown since."""
+        people = "person" if self.gallery_size == 1 else "people"
         text = (
             f"threshold {self.threshold:.2f}: saved open-set point {self.date or 'of unknown date'}"
-            f" (FPIR {self.fpir:.1%}, DIR {self.dir:.1%}, with {self.gallery_size:,} people "
+            f" (FPIR {self.fpir:.1%}, DIR {self.dir:.1%}, with {self.gallery_size:,} {people} "
             "enrolled"
         )
         if gallery_size is not None and gallery_size > self.gallery_size:
@@ -173,6 +179,58 @@ def open_set_point(
         fpir=float(fpir),
         dataset=dataset,
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )
+
+
+OPEN_SET_FPIR_CHOICES = (1e-1, 5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3)
+"""Target FPIRs the threshold lab offers for Recognize's point, from lenient to strict."""
+
+
+def default_open_set_fpir(non_mated_searches: int) -> float:
+    """The target to offer first: Recognize's own default (1 %) when the searches can measure
+    it, else the strictest choice they can (a gallery of 30 faces measures 1e-1 and 5e-2), else
+    the most lenient one (and the lab says why it cannot be saved)."""
+    measurable = [f for f in OPEN_SET_FPIR_CHOICES if non_mated_searches >= round(1 / f)]
+    if DEFAULT_TARGET_FPIR in measurable:
+        return DEFAULT_TARGET_FPIR
+    return measurable[-1] if measurable else OPEN_SET_FPIR_CHOICES[0]
+
+
+def open_set_point_problem(row: DirAtFpir) -> str | None:
+    """Why the threshold at ``row`` (``metrics.dir_at_fpir`` on the gallery's searches) cannot
+    become Recognize's, as a sentence; None when it can. A rate the searches cannot measure is
+    refused, as the 1:1 point refuses an unmeasurable FAR: one stranger more or less would
+    move it past the target."""
+    if not row.measurable:
+        return (
+            f"An FPIR of {row.target_fpir:.0e} is not measurable on this gallery: it needs at "
+            f"least {round(1 / row.target_fpir):,} non-mated searches (enrolled faces) and "
+            f"there are {row.non_mated_searches:,}."
+        )
+    if not (math.isfinite(row.threshold) and row.threshold > 0):
+        return (
+            f"No threshold above 0 keeps the FPIR at or below {row.target_fpir:.0e} on this "
+            "gallery: some strangers lie as close to an enrolled person as any face can."
+        )
+    return None
+
+
+def open_set_point_at(
+    row: DirAtFpir, *, model_id: str, gallery_size: int, dataset: str
+) -> OpenSetPoint:
+    """Recognize's point at ``row``: its threshold, with the DIR and FPIR measured there;
+    ``ValueError`` (``open_set_point_problem``'s sentence) when it cannot be one."""
+    problem = open_set_point_problem(row)
+    if problem is not None:
+        raise ValueError(problem)
+    return open_set_point(
+        row.threshold,
+        model_id=model_id,
+        gallery_size=gallery_size,
+        target_fpir=row.target_fpir,
+        dir=row.dir,
+        fpir=row.achieved_fpir,
+        dataset=dataset,
     )
 
 

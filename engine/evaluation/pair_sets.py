@@ -163,7 +163,7 @@ def sampled_pairs(person_of: np.ndarray, impostors: int, seed: int) -> SampledPa
     genuine_a, genuine_b = genuine_pairs(person_of)
     impostor_a, impostor_b, available = sample_impostor_pairs(person_of, impostors, seed)
     sampled = (
-        f"all {available:,} impostor pairs"
+        f"all {_pairs(available, 'impostor')}"
         if len(impostor_a) == available
         else f"{len(impostor_a):,} of {available:,} impostor pairs sampled with seed {seed}"
     )
@@ -171,8 +171,12 @@ def sampled_pairs(person_of: np.ndarray, impostors: int, seed: int) -> SampledPa
         a=np.concatenate([genuine_a, impostor_a]),
         b=np.concatenate([genuine_b, impostor_b]),
         same=np.concatenate([np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)]),
-        note=f"all {len(genuine_a):,} genuine pairs; {sampled}",
+        note=f"all {_pairs(len(genuine_a), 'genuine')}; {sampled}",
     )
+
+
+def _pairs(count: int, kind: str) -> str:
+    return f"{count:,} {kind} pair" if count == 1 else f"{count:,} {kind} pairs"
 
 
 def genuine_pairs(person_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

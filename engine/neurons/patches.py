@@ -1,8 +1,10 @@
 """Receptive-field crops and the image grids the page and ``show-neuron`` draw.
 
-A unit's field often hangs over the image border (the network zero-pads its input), so a crop
-is always the full field size, with the part outside the image filled — grey by default — and
-the image pixels exactly where the field sees them.
+A unit's field often hangs over the image border (the network zero-pads its input), and a deep
+unit's field can be larger than the image itself (the face network's res3c: 179 px on a 150 px
+chip). A patch is therefore the part of the field inside the image — no padding pixels — and
+``Patch.box`` says where that part lies in the photo, so the page can also draw the field as a
+box on the whole photo (``in_photo``).
 """
 
 from __future__ import annotations
@@ -20,31 +22,39 @@ from engine.neurons.backbones import prepare_image
 from engine.neurons.index import Hit, NeuronIndex
 from engine.neurons.receptive_field import ReceptiveField
 
-PAD_GREY = 128
+EMPTY_GREY = 128
+"""The tile of a channel that never saw an image."""
+
+Box = tuple[int, int, int, int]
+"""(top, left, bottom, right) in image pixels; bottom and right exclusive."""
 
 
-def crop_field(
-    image: np.ndarray, field: ReceptiveField, y: int, x: int, fill: int = PAD_GREY
-) -> np.ndarray:
-    """The (size, size, 3) part of ``image`` that unit (y, x) sees, filled outside the image."""
-    top, left, bottom, right = field.box(y, x)
+def field_in_image(image: np.ndarray, field: ReceptiveField, y: int, x: int) -> Box:
+    """Unit (y, x)'s receptive field clipped to ``image``: the box its patch is cut from."""
+    return field.clipped_box(y, x, image.shape[0], image.shape[1])
+
+
+def crop_field(image: np.ndarray, field: ReceptiveField, y: int, x: int) -> np.ndarray:
+    """The part of ``image`` that unit (y, x) sees: its field cut to the image, so not always
+    square, and never padded."""
+    return _cut(image, field_in_image(image, field, y, x))
+
+
+def _cut(image: np.ndarray, box: Box) -> np.ndarray:
+    top, left, bottom, right = box
+    return np.ascontiguousarray(image[top:bottom, left:right])
+
+
+def fit(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` resized so its longer side is ``size``, keeping its aspect (nearest when
+    enlarging, so a 7-pixel patch shows its pixels instead of a blur)."""
     h, w = image.shape[:2]
-    patch = np.full((field.size, field.size, 3), fill, dtype=np.uint8)
-    src_top, src_left = max(top, 0), max(left, 0)
-    src_bottom, src_right = min(bottom, h), min(right, w)
-    if src_top < src_bottom and src_left < src_right:
-        patch[src_top - top : src_bottom - top, src_left - left : src_right - left] = image[
-            src_top:src_bottom, src_left:src_right
-        ]
-    return patch
-
-
-def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
-    """Square ``image`` resized to ``size`` (nearest when enlarging, so pixels stay visible)."""
-    if image.shape[0] == size:
+    if max(h, w) == size:
         return image
-    resample = Image.Resampling.NEAREST if image.shape[0] < size else Image.Resampling.LANCZOS
-    return np.asarray(Image.fromarray(image).resize((size, size), resample))
+    scale = size / max(h, w)
+    shape = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(shape, resample))
 
 
 def grid(
@@ -55,7 +65,8 @@ def grid(
     labels: Sequence[str] | None = None,
     background: int = 255,
 ) -> np.ndarray:
-    """Square images as one ``columns``-wide sheet of ``tile``-pixel tiles, optionally captioned."""
+    """Images as one ``columns``-wide sheet of ``tile``-pixel tiles, optionally captioned; an
+    image that is not square is fitted into its tile, centred, on the sheet's background."""
     if not images:
         raise ValueError("nothing to draw")
     columns = max(1, min(columns, len(images)))
@@ -67,7 +78,9 @@ def grid(
     for i, image in enumerate(images):
         row, col = divmod(i, columns)
         left, top = gap + col * cell_w, gap + row * cell_h
-        sheet.paste(Image.fromarray(thumbnail(np.ascontiguousarray(image), tile)), (left, top))
+        shown = fit(image, tile)
+        margin_x, margin_y = (tile - shown.shape[1]) // 2, (tile - shown.shape[0]) // 2
+        sheet.paste(Image.fromarray(shown), (left + margin_x, top + margin_y))
         if labels:
             draw.text((left + 1, top + tile + 1), labels[i][: tile // 6], fill=(0, 0, 0))
     return np.asarray(sheet)
@@ -80,7 +93,7 @@ def filter_tiles(kernels: np.ndarray, tile: int = 42) -> list[np.ndarray]:
     for kernel in kernels:
         low, high = float(kernel.min()), float(kernel.max())
         scaled = (kernel - low) / (high - low) if high > low else np.zeros_like(kernel)
-        tiles.append(thumbnail(np.round(scaled * 255).astype(np.uint8), tile))
+        tiles.append(fit(np.round(scaled * 255).astype(np.uint8), tile))
     return tiles
 
 
@@ -97,17 +110,24 @@ def network_view(index: NeuronIndex, image_id: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Patch:
+    """One top activation: the hit, the pixels its unit sees, and where they lie in the photo
+    (``box``, in the coordinates of ``network_view``)."""
+
     hit: Hit
     pixels: np.ndarray
+    box: Box
+
+
+def _patch(index: NeuronIndex, field: ReceptiveField, hit: Hit) -> Patch:
+    view = network_view(index, hit.image_id)
+    box = field_in_image(view, field, hit.y, hit.x)
+    return Patch(hit, _cut(view, box), box)
 
 
 def top_patches(index: NeuronIndex, layer: str, channel: int) -> list[Patch]:
     """The channel's top-k receptive-field crops, best first."""
     field = index.layer(layer).receptive_field
-    return [
-        Patch(hit, crop_field(network_view(index, hit.image_id), field, hit.y, hit.x))
-        for hit in index.hits(layer, channel)
-    ]
+    return [_patch(index, field, hit) for hit in index.hits(layer, channel)]
 
 
 def best_patches(
@@ -119,11 +139,7 @@ def best_patches(
     out: list[np.ndarray | None] = []
     for channel in range(index.layer(layer).channels) if channels is None else channels:
         hits = index.hits(layer, channel)[:1]
-        out.append(
-            crop_field(network_view(index, hits[0].image_id), field, hits[0].y, hits[0].x)
-            if hits
-            else None
-        )
+        out.append(_patch(index, field, hits[0]).pixels if hits else None)
     return out
 
 
@@ -140,11 +156,23 @@ def neuron_sheet(index: NeuronIndex, layer: str, channel: int, tile: int = 96) -
     )
 
 
+def draw_box(image: np.ndarray, box: Box) -> np.ndarray:
+    """``image`` with ``box`` drawn as a red frame just inside its edges (thicker on larger
+    images, so it stays visible on a thumbnail)."""
+    top, left, bottom, right = box
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    width = max(2, round(image.shape[1] / 75))
+    ImageDraw.Draw(picture).rectangle(
+        (left, top, right - 1, bottom - 1), outline=(255, 0, 0), width=width
+    )
+    return np.asarray(picture)
+
+
 def outlined(image: np.ndarray, field: ReceptiveField, y: int, x: int) -> np.ndarray:
     """``image`` with unit (y, x)'s receptive field drawn as a red box (clipped to the image)."""
-    top, left, bottom, right = field.box(y, x)
-    h, w = image.shape[:2]
-    picture = Image.fromarray(image)
-    box = (max(left, 0), max(top, 0), min(right, w) - 1, min(bottom, h) - 1)
-    ImageDraw.Draw(picture).rectangle(box, outline=(255, 0, 0), width=max(1, w // 150))
-    return np.asarray(picture)
+    return draw_box(image, field_in_image(image, field, y, x))
+
+
+def in_photo(index: NeuronIndex, patch: Patch) -> np.ndarray:
+    """The photo a patch was cut from (as the network saw it), the patch's field boxed on it."""
+    return draw_box(network_view(index, patch.hit.image_id), patch.box)

@@ -5,7 +5,8 @@ Every layer maps an output index ``i`` to the closed interval of input indices i
 square). Stacking layers composes spans; a block with two branches (a residual add) reads the
 union of its branches' spans. The receptive field of layer L is the span from the image to L:
 size ``last − first + 1``, stride, and ``start`` = the first image pixel unit 0 reads — negative
-when the field hangs over the zero padding, which is why patches are padded at the borders.
+when the field hangs over the zero padding. ``clipped_box`` is the part of a field that lies
+inside the image: what a patch shows (a deep unit's field can be larger than the image itself).
 (Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks", Distill 2019.)
 """
 
@@ -76,6 +77,13 @@ class ReceptiveField:
         outside the image."""
         top, left = self.start + self.stride * y, self.start + self.stride * x
         return top, left, top + self.size, left + self.size
+
+    def clipped_box(self, y: int, x: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """``box(y, x)`` cut to a ``height``×``width`` image: the pixels the unit reads that
+        exist (the rest of its field is the network's zero padding, not part of the photo)."""
+        top, left, bottom, right = self.box(y, x)
+        top, left = min(max(top, 0), height), min(max(left, 0), width)
+        return top, left, max(min(bottom, height), top), max(min(right, width), left)
 
     def center(self, i: int) -> float:
         """Image coordinate of the centre of unit i's field."""

@@ -104,7 +104,7 @@ def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut
 
     # Gallery: delete her, confirming in the dialog; the gallery is empty again.
     open_page(page, app_url, "gallery", "Gallery")
-    expect(page.get_by_text("1 people, 1 faces")).to_be_visible()
+    expect(page.get_by_text("1 person, 1 face")).to_be_visible()
     page.get_by_role("button", name="Delete Eileen Collins…").click()
     expect(page.get_by_text("Delete Eileen Collins? Every embedding")).to_be_visible()
     page.get_by_role("button", name="Yes, delete").click()

@@ -221,7 +221,7 @@ def test_search_filters_people_by_name_as_plain_text(at, astronaut, grace_hopper
     _search(at, "hOPPER")  # any case
     assert not at.exception, at.exception
     assert _names(at) == ["Grace Hopper"]
-    assert at.selectbox(key="browse_person").options == ["Grace Hopper (1 faces)"]
+    assert at.selectbox(key="browse_person").options == ["Grace Hopper (1 face)"]
     assert any(c.value == "1 of 3 people match." for c in at.caption)
 
     _search(at, "](http://e.vil")  # Markdown's characters, looked for as characters

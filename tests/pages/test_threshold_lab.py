@@ -1,6 +1,7 @@
 """Threshold lab page: a small LFW-format pair set end to end — metrics, the live threshold,
 saving the operating point Verify then uses, training and saving a head — and the gallery's
-leave-one-out evaluation."""
+leave-one-out evaluation, with Recognize's open-set point chosen and saved on it; the embedding
+job's rate and time left, and its Cancel button gone once done."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import io
 import json
 import zipfile
 
+import numpy as np
 import pytest
+from streamlit.delta_generator import DeltaGenerator
 
 from engine.config import Settings
+from engine.evaluation.gallery import gallery_faces, gallery_searches, open_set_report
+from engine.evaluation.metrics import dir_at_fpir
+from engine.evaluation.operating_point import OPEN_SET_POINT_FILE, read_open_set_point
 from engine.evaluation.pair_classifier import saved_pair_classifiers
+from engine.open_set import recognize_threshold
 from engine.verification import default_threshold
+from store import NewFace
+from tests.hosted_app import USER_PASSWORD, app_as
 from tests.lfw_like import make_lfw_like
 from tests.pages.face_app import enroll_directly, start_page
+from ui.widgets import resources
+from ui.widgets.access import ADMIN_ONLY
 
 PAGE = "ui/pages/threshold_lab.py"
 MODEL = "dlib-resnet-v1"
@@ -141,11 +152,15 @@ def test_the_gallery_leave_one_out(data_dir, monkeypatch, astronaut, grace_hoppe
     at.button(key="lab_go").click().run()
     assert not at.exception, at.exception
     assert any(
-        "2 people, 3 faces: all 1 genuine pairs; all 2 impostor" in c.value for c in at.caption
+        "2 people, 3 faces: all 1 genuine pair; all 2 impostor" in c.value for c in at.caption
     )
     assert _metric(at, "ROC AUC") == "1.0000"
     assert _metric(at, "CMC rank-1") == "100.00%"
     assert _metric(at, "DIR at FPIR 1e-01") == "not measurable"  # 3 non-mated searches
+    # Nor can Recognize's point be chosen on them: the lab says why and offers no Save.
+    assert at.selectbox(key="lab_open_set_fpir").value == 0.1
+    assert any("needs at least 10 non-mated searches" in w.value for w in at.warning)
+    assert at.button(key="lab_save_open_set").disabled
 
 
 def _siblings_of(at, key: str) -> list:
@@ -231,3 +246,151 @@ def test_chip_captions_wrap_only_at_spaces():
     assert chip_caption("Arnold_Schwarzenegger_0001") == "Arnold Schwarzene… 0001"
     for name in (LONG_NAME, "Arnold_Schwarzenegger_0001", "W" * 30):
         assert all(_text_width(w) <= CAPTION_WIDTH for w in chip_caption(name).split())
+
+
+# --- Recognize's open-set point, chosen on a gallery of 12 people ------------------------------
+PEOPLE = 12
+
+
+def _enrol_synthetic_people(people: int = PEOPLE, seed: int = 0) -> None:
+    """``people`` people, two faces each, straight into the gallery (no face model): centres
+    about 0.6 apart, a person's two faces about 0.3, so distances sit where dlib's do and
+    Recognize's slider (0.2 to 1.2) can show the threshold chosen on them."""
+    rng = np.random.default_rng(seed)
+    gallery = resources.gallery_for(MODEL)
+    for p in range(people):
+        centre = rng.normal(0, 0.04, 128)
+        for i in range(2):
+            gallery.enroll(
+                f"Person {p:02d}",
+                NewFace(
+                    embedding=(centre + rng.normal(0, 0.02, 128)).astype(np.float32),
+                    chip=rng.integers(0, 256, (150, 150, 3), dtype=np.uint8),
+                    image_sha256=hashlib.sha256(f"{seed} {p} {i}".encode()).hexdigest(),
+                    box=(10.0, 10.0, 109.0, 109.0),
+                    landmarks=rng.uniform(0, 150, (5, 2)),
+                    score=1.0,
+                    model_id=MODEL,
+                ),
+            )
+
+
+def _evaluate_gallery(at):
+    at.radio(key="lab_source").set_value("Enrolled gallery").run()
+    at = at.button(key="lab_go").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_recognizes_open_set_point_chosen_saved_and_then_used(data_dir, monkeypatch):
+    at = start_page(PAGE, data_dir, monkeypatch)
+    _enrol_synthetic_people()
+    at = _evaluate_gallery(at)
+    # 24 faces are 24 non-mated searches: 1e-2 is not measurable, 5e-2 the strictest that is.
+    assert at.selectbox(key="lab_open_set_fpir").value == 0.05
+    expected = dir_at_fpir(
+        open_set_report(gallery_searches(gallery_faces(resources.gallery_for(MODEL)))).curve,
+        0.05,
+    )
+    assert 0.2 < expected.threshold < 1.2 and expected.achieved_fpir <= 0.05
+    assert any(
+        f"At FPIR ≤ 5e-02: threshold **{expected.threshold:.3f}**, DIR **{expected.dir:.2%}**"
+        in m.value
+        for m in at.markdown
+    )
+    assert any(c.value.startswith("Recognize now uses threshold ") for c in at.caption)
+
+    save = at.button(key="lab_save_open_set")
+    assert save.label == "Save as Recognize's open-set threshold" and not save.disabled
+    at = save.click().run()
+    assert not at.exception, at.exception
+    point = read_open_set_point(data_dir)
+    assert point is not None and point.model_id == MODEL
+    assert point.threshold == pytest.approx(expected.threshold)
+    assert (point.target_fpir, point.gallery_size) == (0.05, PEOPLE)
+    assert point.dir == pytest.approx(expected.dir)
+    assert point.fpir == pytest.approx(expected.achieved_fpir)
+    assert point.dataset == "enrolled gallery"
+    # "Saved" right below the button, as for the 1:1 point.
+    siblings = _siblings_of(at, "lab_save_open_set")
+    after = siblings[[getattr(s, "key", None) for s in siblings].index("lab_save_open_set") + 1]
+    assert after.type == "success"
+    assert after.value.startswith(f"Saved {expected.threshold:.3f} (DIR ")
+    assert after.value.endswith("Recognize now starts from it.")
+    assert any("Recognize now uses threshold" in c.value and "saved open-set point" in c.value
+               for c in at.caption)  # fmt: skip
+
+    # Recognize takes it: the engine's default, and the page's slider and sentence.
+    settings = Settings.from_env()
+    default = recognize_threshold(settings, MODEL, PEOPLE)
+    assert default.value == pytest.approx(expected.threshold)
+    assert "saved open-set point" in default.source
+    at.switch_page("ui/pages/recognize.py").run()
+    assert not at.exception, at.exception
+    assert at.slider(key="recognize_threshold").value == round(expected.threshold, 2)
+    assert any(
+        c.value.startswith(f"Default threshold {expected.threshold:.2f}: saved open-set point")
+        and f"with {PEOPLE} people enrolled" in c.value
+        for c in at.caption
+    )
+
+
+def test_a_user_cannot_save_recognizes_open_set_point(data_dir, monkeypatch):
+    """The same rule as the 1:1 Save: offered to admins only, and refused below the page."""
+    at = app_as(data_dir, monkeypatch, USER_PASSWORD)
+    _enrol_synthetic_people()
+    at = _evaluate_gallery(at.switch_page(PAGE).run())
+    save = at.button(key="lab_save_open_set")
+    assert save.disabled and save.help == ADMIN_ONLY
+    assert at.button(key="lab_save_point").disabled  # as the 1:1 point's
+    save.proto.disabled = False  # a hostile client clicks anyway: the engine refuses
+    at = save.click().run()
+    assert not (data_dir / OPEN_SET_POINT_FILE).exists()
+    errors = " ".join(e.value for e in at.error)
+    assert not errors or "Only an admin can save the operating point" in errors
+    assert not at.success
+
+
+# --- the embedding job's progress ---------------------------------------------------------------
+@pytest.fixture
+def progress_texts(monkeypatch) -> list[str]:
+    """Every text a progress bar is given, as the user would have read it (AppTest keeps only
+    the last run's elements, and the bar is gone once the job is done)."""
+    texts: list[str] = []
+    original = DeltaGenerator.progress
+
+    def progress(self, value, text=None):
+        texts.append(text or "")
+        return original(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", progress)
+    return texts
+
+
+def test_embedding_shows_rate_and_time_left_and_cancel_goes_when_done(
+    pairs_zip, data_dir, monkeypatch, progress_texts
+):
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_zip)
+    assert not at.exception, at.exception
+    embedding = [t for t in progress_texts if t.startswith("Embedding images: ")]
+    assert embedding[0] == "Embedding images: 0 / 5 · starting"  # 5 images, none cached yet
+    assert any(" left" in t and ("images/s" in t or "s per image" in t) for t in embedding)
+    assert embedding[-1].startswith("Embedding images: 5 / 5 · done in ")
+    assert not any(b.key == "lab_cancel" for b in at.button)  # the job is done: no Cancel
+    assert not at.get("progress")
+
+
+def test_a_failed_embedding_leaves_no_cancel_button(pairs_zip, data_dir, monkeypatch):
+    from engine.errors import VisionLabError
+    from ui.widgets import labelled_pairs
+
+    def failing(pipeline, pairs, cache, progress=None, should_stop=None):
+        progress(0, len(pairs.images))
+        raise VisionLabError("The disk is full.")
+
+    monkeypatch.setattr(labelled_pairs, "embed_pair_set", failing)
+    at = _open_pairs(start_page(PAGE, data_dir, monkeypatch), pairs_zip)
+    assert not at.exception, at.exception
+    assert any("The disk is full." in e.value for e in at.error)
+    assert not any(b.key == "lab_cancel" for b in at.button)
+    assert not at.get("progress")

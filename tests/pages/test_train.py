@@ -1,5 +1,6 @@
-"""Train page: a tiny folder of people embedded, a 2-epoch head trained with live curves, compared
-on held-out people and saved as a checkpoint."""
+"""Train page: a tiny folder of people embedded, a 2-epoch head trained with live curves (rate
+and time left beside the bar, Stop gone when done), compared on held-out people and saved as a
+checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 
 from engine.training import BASE_MODEL_ID, load_checkpoint
 from tests.pages.face_app import enroll_directly, start_page
@@ -47,6 +49,20 @@ def server_roots(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("VISIONLAB_SERVER_ROOTS", str(tmp_path_factory.getbasetemp()))
 
 
+@pytest.fixture
+def progress_texts(monkeypatch) -> list[str]:
+    """Every text a progress bar is given, as the user read it (the bar is gone once done)."""
+    texts: list[str] = []
+    original = DeltaGenerator.progress
+
+    def progress(self, value, text=None):
+        texts.append(text or "")
+        return original(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", progress)
+    return texts
+
+
 def _train(at, folder: Path, epochs: int = 2):
     at.radio(key="train_kind").set_value("A folder on this server").run()
     at.text_input(key="train_folder").set_value(str(folder))
@@ -55,12 +71,27 @@ def _train(at, folder: Path, epochs: int = 2):
     return at.button(key="train_start").click().run()
 
 
-def test_two_epochs_trained_shown_and_saved(two_people, tmp_path, monkeypatch):
+def test_two_epochs_trained_shown_and_saved(two_people, tmp_path, monkeypatch, progress_texts):
     data_dir = tmp_path / "data"
     at = start_page(PAGE, data_dir, monkeypatch)
     assert at.button(key="train_start").disabled  # no folder yet
     at = _train(at, two_people)
     assert not at.exception, at.exception
+    # Rate and time left as it ran: images while embedding, then epochs.
+    embedding = [t for t in progress_texts if t.startswith("Embedding images: ")]
+    assert embedding[0] == "Embedding images: 0 / 6 · starting"  # a fresh cache
+    assert any(
+        t.startswith("Embedding images: 3 / 6 · ") and t.endswith(" left") for t in embedding
+    )
+    assert embedding[-1].startswith("Embedding images: 6 / 6 · done in ")
+    epochs = [t for t in progress_texts if t.startswith("Epoch ")]
+    assert any(
+        t.startswith("Epoch 1 / 2 · ") and t.endswith(" left") and "epoch" in t for t in epochs
+    )
+    assert epochs[-1].startswith("Epoch 2 / 2 · done in ")
+    # Done: the Stop button and the bar are gone.
+    assert not any(b.key == "train_stop_button" for b in at.button)
+    assert not at.get("progress")
     curves = _curves(at)
     assert set(curves) == {"loss", "active fraction", "d(A, P)", "d(A, N)"}
     assert all(len(values) == 2 for values in curves.values())

@@ -19,6 +19,7 @@ from ui.widgets.access import ADMIN_ONLY, current_actor
 from ui.widgets.face_widgets import (
     chip_image,
     confirmed,
+    counted,
     flash,
     open_gallery,
     show_error,
@@ -77,8 +78,9 @@ def import_message(name: str, summary: ImportSummary) -> str:
         else ""
     )
     return (
-        f"Imported {md_literal(name)}: {summary.faces_imported} faces{skipped}; "
-        f"{summary.people_created} new people, {summary.people_matched} matched to people "
+        f"Imported {md_literal(name)}: {counted(summary.faces_imported, 'face')}{skipped}; "
+        f"{counted(summary.people_created, 'new person', 'new people')}, "
+        f"{summary.people_matched:,} matched to people "
         "already here."
     )
 
@@ -162,7 +164,7 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
         f"Merge another person into {md_literal(person.name)}",
         others,
         index=None,
-        format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
+        format_func=lambda pid: f"{people[pid].name} ({counted(people[pid].face_count, 'face')})",
         placeholder="Choose the other record of the same person",
         key=f"merge_from_{person.id}",
     )
@@ -176,8 +178,8 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
     )
     if confirmed(
         f"Merge {absorb.name} into {person.name}…",
-        f"Move {absorb.face_count} faces of {absorb.name} to {person.name} and delete the "
-        f"{absorb.name} record? This cannot be undone.",
+        f"Move {counted(absorb.face_count, 'face')} of {absorb.name} to {person.name} and "
+        f"delete the {absorb.name} record? This cannot be undone.",
         key=f"merge_{person.id}_{absorb.id}",
         yes_label="Yes, merge",
     ):
@@ -185,15 +187,17 @@ def merge_into(gallery: Gallery, person: Person, people: dict[str, Person]) -> N
         # The notes changed and the chosen record is gone: let both widgets start afresh.
         st.session_state.pop(f"notes_{person.id}", None)
         st.session_state.pop(f"merge_from_{person.id}", None)
-        flash(f"Merged {absorb_name} into {md_literal(kept.name)}: {kept.face_count} faces now.")
+        faces_now = counted(kept.face_count, "face")
+        flash(f"Merged {absorb_name} into {md_literal(kept.name)}: {faces_now} now.")
         st.rerun()
 
 
 def delete_person(gallery: Gallery, person: Person) -> None:
     if confirmed(
         f"Delete {person.name}…",
-        f"Delete {person.name}? Every embedding and stored image of them ({person.face_count} "
-        "faces) is removed from the gallery. This cannot be undone.",
+        f"Delete {person.name}? Every embedding and stored image of them "
+        f"({counted(person.face_count, 'face')}) is removed from the gallery. This cannot be "
+        "undone.",
         key=f"person_{person.id}",
     ):
         gallery.delete_person(person.id)
@@ -234,7 +238,7 @@ def browse(gallery: Gallery) -> None:
     person_id = st.selectbox(
         "Person",
         list(people),
-        format_func=lambda pid: f"{people[pid].name} ({people[pid].face_count} faces)",
+        format_func=lambda pid: f"{people[pid].name} ({counted(people[pid].face_count, 'face')})",
         key="browse_person",
     )
     person = people[person_id]
@@ -299,7 +303,8 @@ gallery = open_gallery()
 where = f"Stored at `{gallery.location}` · " if current_actor().may(Action.IMPORT) else ""
 st.caption(  # the server's folders are the operator's business: admins see where, users don't
     f"{where}model `{gallery.model_id}` · "
-    f"{gallery.count_people()} people, {gallery.count_faces()} faces"
+    f"{counted(gallery.count_people(), 'person', 'people')}, "
+    f"{counted(gallery.count_faces(), 'face')}"
 )
 browse(gallery)
 st.divider()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from engine.data_sources import UPLOAD_LIMITS
@@ -32,10 +33,13 @@ from engine.neurons.index import (
 )
 from engine.neurons.maximize import maximize_channel
 from engine.neurons.patches import (
-    PAD_GREY,
+    EMPTY_GREY,
+    Patch,
     best_patches,
     filter_tiles,
+    fit,
     grid,
+    in_photo,
     network_view,
     outlined,
     top_patches,
@@ -43,11 +47,19 @@ from engine.neurons.patches import (
 from engine.permissions import Action
 from ui.widgets.data_source import data_source, session_actor, uploaded
 from ui.widgets.jobs import heavy_job, queue_caption
+from ui.widgets.pace import pace_text
+from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import neuron_backbone, settings
 
 STOP, CURRENT = "neurons_stop", "neurons_current"
 YOURS, CHIPS = "Your images", "The enrolled gallery's face chips"
 CHANNELS_PER_SHEET = 64
+# Top-k patches: 128-px tiles, at most 6 to a row (fewer where the page is narrower: two on a
+# 390-px phone), 16 px apart (Streamlit's "small" gap).
+PATCH_TILE, PATCHES_PER_ROW, GAP = 128, 6, 16
+# The mean activation map's side in px; its figure is only as wide as the map and its colour
+# bar, so the bar sits beside the map.
+MAP_SIDE = 240
 DEFAULT_LAYERS = {"face": ["conv1", "res3c", "down1"], "vgg16": ["relu1_2", "relu3_3", "relu5_3"]}
 DEFAULT_LAYERS["vgg19"] = ["relu1_2", "relu3_4", "relu5_4"]
 TITLES = {
@@ -91,13 +103,54 @@ def channel_sheet(index: NeuronIndex, layer: str, first: int) -> np.ndarray:
     """Channels ``first`` … ``first + 63`` of a layer, each as its best patch, numbered."""
     last = min(first + CHANNELS_PER_SHEET, index.layer(layer).channels)
     patches = best_patches(index, layer, range(first, last))
-    blank = np.full((8, 8, 3), PAD_GREY, np.uint8)
+    blank = np.full((8, 8, 3), EMPTY_GREY, np.uint8)
     return grid(
         [p if p is not None else blank for p in patches],
         columns=8,
         tile=72,
         labels=[str(first + i) for i in range(len(patches))],
     )
+
+
+def mean_map_figure(mean_map: np.ndarray) -> go.Figure:
+    """The channel's mean activation map with its colour bar right beside it.
+
+    ``px.imshow`` keeps pixels square: in a plot area wider than the map, the map is centred
+    and the bar stays at the area's right edge, far from it. So the plot area is sized to the
+    map, a little narrower than tall (the map then spans its full width, up to the bar), and
+    should it still come out wider (a narrow column), the map keeps to its right side.
+    """
+    figure = px.imshow(mean_map, color_continuous_scale="viridis", title="mean activation map")
+    left, right, top, bottom = 10, 70, 40, 10
+    figure.update_layout(
+        width=MAP_SIDE + left + right,
+        height=MAP_SIDE + top + bottom + 4,
+        margin={"l": left, "r": right, "t": top, "b": bottom},
+        coloraxis_colorbar={
+            "thickness": 14,
+            "x": 1.0,
+            "xanchor": "left",
+            "xpad": 6,
+            "len": 1.0,
+            "y": 0.5,
+            "yanchor": "middle",
+        },
+    )
+    figure.update_xaxes(showticklabels=False, ticks="", constraintoward="right")
+    figure.update_yaxes(showticklabels=False, ticks="")
+    return figure
+
+
+def show_top_patches(index: NeuronIndex, patches: list[Patch], where: bool) -> None:
+    """The top-k as a grid that wraps to the page's width; ``where``: each patch's field as a
+    box on its whole photo instead of the patch."""
+    row = st.container(horizontal=True, gap="small", width=PATCHES_PER_ROW * (PATCH_TILE + GAP))
+    for patch in patches:
+        pixels = in_photo(index, patch) if where else patch.pixels
+        name = md_literal(index.images[patch.hit.image_id])
+        # PNG: a JPEG would smear an enlarged 7-px patch's pixel blocks and the red frame.
+        caption = f"{patch.hit.value:.3g} · {name}"
+        row.image(fit(pixels, PATCH_TILE), caption=caption, output_format="PNG")
 
 
 def _stop() -> None:
@@ -115,28 +168,42 @@ def _build(
 ) -> None:
     """Index ``root`` into ``private`` (an upload's own folder) or, when None, the shared
     indexes (admins only: the engine checks)."""
-    st.button("Stop", key="neurons_stop_button", on_click=_stop)
-    bar = st.progress(0.0, text="Indexing…")
+    running = st.empty()  # the progress and its Stop button, gone once the job ends
+    with running.container():
+        st.button("Stop", key="neurons_stop_button", on_click=_stop)
+        bar = st.progress(0.0, text="Indexing…")
     started = time.monotonic()
+    first: list[tuple[int, float]] = []
 
     def show(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-6)
-        bar.progress(done / total, text=f"{done:,} / {total:,} images · {rate:.1f} images/s")
+        now = time.monotonic()
+        if not first:  # a resumed run starts part-way: its pace counts from its first batch
+            first.append((done, now))
+        base, since = first[0]
+        pace = (
+            pace_text(done, total, now - started)
+            if done >= total
+            else pace_text(done - base, total - base, now - since, unit="images")
+        )
+        bar.progress(done / total, text=f"Indexing: {done:,} / {total:,} images · {pace}")
 
-    with heavy_job("neuron index", should_stop=lambda: bool(st.session_state.get(STOP))):
-        options = {
-            "k": k,
-            "limit": limit,
-            "progress": show,
-            "should_stop": lambda: bool(st.session_state.get(STOP)),
-            "max_pixels": settings().max_pixels,
-            "max_images": max_images,
-        }
-        actor, data_dir = session_actor(), settings().data_dir
-        if private is not None:
-            index = build_private_index(actor, backbone, root, private, layers, **options)
-        else:
-            index = build_shared_index(actor, backbone, root, data_dir, layers, **options)
+    try:
+        with heavy_job("neuron index", should_stop=lambda: bool(st.session_state.get(STOP))):
+            options = {
+                "k": k,
+                "limit": limit,
+                "progress": show,
+                "should_stop": lambda: bool(st.session_state.get(STOP)),
+                "max_pixels": settings().max_pixels,
+                "max_images": max_images,
+            }
+            actor, data_dir = session_actor(), settings().data_dir
+            if private is not None:
+                index = build_private_index(actor, backbone, root, private, layers, **options)
+            else:
+                index = build_shared_index(actor, backbone, root, data_dir, layers, **options)
+    finally:
+        running.empty()
     st.session_state[CURRENT] = str(index.folder)
     if not index.complete:
         st.session_state["neurons_flash"] = (
@@ -151,8 +218,10 @@ st.markdown(
     """
 For every channel of a layer, the image patches that activate it most (Zeiler & Fergus 2014;
 the DeepVis toolbox): each image's **maximum over positions** ranks it, and the patch shown is
-that unit's **receptive field** — the input pixels it can see (grey where it hangs over the
-border). Layer-1 units respond to edges and colours; deeper units to parts and textures.
+that unit's **receptive field** — the input pixels it can see, cut to the image where the field
+hangs over its border (a deep unit's field can be larger than the whole image). *Show where in
+the photo* draws each field as a box on its photo instead. Layer-1 units respond to edges and
+colours; deeper units to parts and textures.
 """
 )
 if flash := st.session_state.pop("neurons_flash", None):
@@ -265,24 +334,23 @@ st.image(channel_sheet(index, layer, first), caption="each channel's best patch"
 channel = int(st.number_input("Channel", 0, layer_index.channels - 1, first, key="neurons_channel"))
 patches = top_patches(index, layer, channel)
 st.subheader(f"{layer} · channel {channel}: top {len(patches)} patches")
-st.image(
-    [p.pixels for p in patches],
-    width=120,
-    caption=[f"{p.hit.value:.3g} · {index.images[p.hit.image_id]}" for p in patches],
+where = st.toggle(
+    "Show where in the photo",
+    key="neurons_in_photo",
+    help="Each patch's receptive field as a red box on the whole photo, as the network saw it.",
 )
+show_top_patches(index, patches, where)
 left, right = st.columns(2)
 with left:
-    mean_map = layer_index.mean_map(channel)
-    figure = px.imshow(mean_map, color_continuous_scale="viridis", title="mean activation map")
-    figure.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    st.plotly_chart(figure, key="neurons_mean_map")
+    figure = mean_map_figure(layer_index.mean_map(channel))
+    st.plotly_chart(figure, width="content", key="neurons_mean_map")
 with right:
     if patches:
         best = patches[0].hit
         st.image(
             outlined(network_view(index, best.image_id), field, best.y, best.x),
             caption=f"the best patch in its image (as the network saw it): "
-            f"{index.images[best.image_id]}",
+            f"{md_literal(index.images[best.image_id])}",
             width=280,
         )
 
@@ -313,13 +381,30 @@ with st.expander("Optional: activation maximisation"):
     )
     steps = int(st.number_input("Steps", 1, 500, 60, key="neurons_max_steps"))
     if model_backbone is not None and st.button("Synthesise", key="neurons_maximize"):
-        bar = st.progress(0.0)
-        image, value = maximize_channel(
-            model_backbone,
-            layer,
-            channel,
-            steps=steps,
-            size=index.input_size,
-            progress=lambda done, total: bar.progress(done / total),
-        )
-        st.image(image, caption=f"activation {value:.3g}", width=280)
+        running = st.empty()  # the progress and its Stop button, gone once the job ends
+        with running.container():
+            # A click reruns the page, which ends this run at its next step.
+            st.button("Stop", key="neurons_maximize_stop")
+            bar = st.progress(0.0, text="Synthesising…")
+        started = time.monotonic()
+
+        def step_done(done: int, total: int) -> None:
+            pace = pace_text(done, total, time.monotonic() - started, unit="steps")
+            bar.progress(done / total, text=f"Step {done} / {total} · {pace}")
+
+        try:
+            with heavy_job("activation maximisation"):
+                image, value = maximize_channel(
+                    model_backbone,
+                    layer,
+                    channel,
+                    steps=steps,
+                    size=index.input_size,
+                    progress=step_done,
+                )
+        except VisionLabError as exc:
+            st.error(str(exc))
+        else:
+            st.image(image, caption=f"activation {value:.3g}", width=280)
+        finally:
+            running.empty()

@@ -34,18 +34,19 @@ def open_set_slider(people: int) -> Threshold:
     """The threshold, starting at the open-set default for this gallery size; moving the
     slider overrides it for this session."""
     default = recognize_threshold(settings(), face_pipeline().model_id, people)
+    start = round(default.value, 2)
     value = st.slider(
         "Decision threshold (distance)",
-        min_value=0.20,
-        max_value=1.20,
-        value=round(default.value, 2),
+        min_value=min(0.20, start),  # a saved point of a tight gallery may lie below 0.20
+        max_value=max(1.20, start),
+        value=start,
         step=0.01,
         key="recognize_threshold",
         help="A face whose nearest person is at or below it is named; otherwise it is unknown. "
         "Lower names fewer strangers and misses more enrolled people.",
     )
     st.caption(f"Default {md_literal(default.source)}.")
-    if abs(value - round(default.value, 2)) < 1e-9:
+    if abs(value - start) < 1e-9:
         return default
     return Threshold(value, "set with the slider")
 

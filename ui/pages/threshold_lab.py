@@ -4,8 +4,9 @@ Pairs come from the analyst's own labelled photos — an uploaded zip laid out
 ``<person>/<images>``, with an LFW-format pairs file in its root or not (admins may also name a
 server folder under the allowed roots; see ``ui.widgets.data_source``) — or from the enrolled
 gallery. The page shows how genuine and impostor scores overlap, the errors at any threshold,
-ROC / DET / TAR at fixed FARs and the worst errors; saves the operating point Verify and
-Recognize use; and trains a verification head to compare with the plain distance.
+ROC / DET / TAR at fixed FARs and the worst errors; saves the operating point Verify uses and,
+on the gallery's open-set searches, Recognize's; and trains a verification head to compare
+with the plain distance.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ import streamlit as st
 
 from engine.errors import VisionLabError
 from engine.evaluation.gallery import gallery_searches, open_set_report
-from engine.evaluation.metrics import FAR_TARGETS
-from engine.evaluation.operating_point import operating_point, save_operating_point
+from engine.evaluation.metrics import FAR_TARGETS, dir_at_fpir
+from engine.evaluation.operating_point import (
+    OPEN_SET_FPIR_CHOICES,
+    default_open_set_fpir,
+    open_set_point_at,
+    open_set_point_problem,
+    operating_point,
+    save_open_set_point,
+    save_operating_point,
+)
 from engine.evaluation.pair_classifier import (
     FEATURE_LABELS,
     FEATURES,
@@ -33,6 +42,7 @@ from engine.evaluation.protocol import (
     worst_errors,
 )
 from engine.evaluation.scoring import DistanceScorer, evaluate
+from engine.open_set import recognize_threshold
 from engine.permissions import Action
 from engine.verification import default_threshold
 from ui.widgets import lab_charts
@@ -208,7 +218,8 @@ if faces is not None:
     state = st.session_state["lab"]
     if "searches" not in state:  # every face against every face: once per evaluation
         state["searches"] = gallery_searches(faces)
-    open_set = open_set_report(state["searches"], max_rank=5)
+    searches = state["searches"]
+    open_set = open_set_report(searches, max_rank=5)
     columns = st.columns(4)
     columns[0].metric("CMC rank-1", f"{open_set.cmc_at(1):.2%}")
     columns[1].metric("CMC rank-5", f"{open_set.cmc_at(5):.2%}")
@@ -219,11 +230,65 @@ if faces is not None:
             help=f"{row.non_mated_searches:,} non-mated searches; "
             f"needs ≥ {round(1 / row.target_fpir):,}",
         )
-    st.plotly_chart(lab_charts.open_set_figure(open_set.curve), key="lab_open_set")
+    st.markdown("**Recognize's open-set threshold**")
+    recognizing = recognize_threshold(settings(), faces.model_id, len(searches.people))
+    st.caption(f"Recognize now uses {md_literal(recognizing.source)}.")
+    target_fpir = st.selectbox(
+        "Target FPIR (share of strangers named)",
+        OPEN_SET_FPIR_CHOICES,
+        index=OPEN_SET_FPIR_CHOICES.index(default_open_set_fpir(open_set.curve.non_mated_searches)),
+        format_func=lambda f: f"{f:.0e} ({f:.1%})",
+        key="lab_open_set_fpir",
+    )
+    chosen_row = dir_at_fpir(open_set.curve, target_fpir)
+    problem = open_set_point_problem(chosen_row)
+    if problem is None:
+        st.write(
+            f"At FPIR ≤ {target_fpir:.0e}: threshold **{chosen_row.threshold:.3f}**, DIR "
+            f"**{chosen_row.dir:.2%}** (FPIR measured {chosen_row.achieved_fpir:.2%} on "
+            f"{chosen_row.non_mated_searches:,} non-mated searches, {len(searches.people):,} "
+            "people enrolled)."
+        )
+    else:
+        st.warning(problem)
+    st.plotly_chart(
+        lab_charts.open_set_figure(open_set.curve, chosen_row if problem is None else None),
+        key="lab_open_set",
+    )
+    may_save_open_set = current_actor().may(Action.SAVE_OPERATING_POINT)
+    save_open_set = st.button(
+        "Save as Recognize's open-set threshold",
+        disabled=problem is not None or not may_save_open_set,
+        help=None if may_save_open_set else ADMIN_ONLY,
+        key="lab_save_open_set",
+    )
+    show_saved("lab_save_open_set")
+    if save_open_set:
+        try:
+            saved_point = open_set_point_at(
+                chosen_row,
+                model_id=faces.model_id,
+                gallery_size=len(searches.people),
+                dataset=embedded.pairs.name,
+            )
+            save_open_set_point(settings().data_dir, saved_point, actor=current_actor())
+        except VisionLabError as exc:
+            show_error(exc)
+            st.stop()
+        except ValueError as exc:  # the choice cannot be measured: said above, as a warning
+            st.error(str(exc))
+            st.stop()
+        note_saved(
+            "lab_save_open_set",
+            f"Saved {saved_point.threshold:.3f} (DIR {saved_point.dir:.2%}, FPIR "
+            f"{saved_point.fpir:.2%} with {saved_point.gallery_size:,} people enrolled): "
+            "Recognize now starts from it.",
+        )
+        st.rerun()
 
 st.subheader("Operating point")
 current = default_threshold(settings(), embedded.model_id)
-st.caption(f"Verify and Recognize now use {current.value:.3f}: {md_literal(current.source)}.")
+st.caption(f"Verify now uses {current.value:.3f}: {md_literal(current.source)}.")
 if scores.higher_is_same:
     st.info(
         "The saved operating point is a distance threshold: choose the distance scorer to save "
@@ -258,7 +323,7 @@ else:
         note_saved(
             "lab_save_point",
             f"Saved {point.threshold:.3f} (FAR {point.far:.2%}, FRR {point.frr:.2%} on "
-            f"{md_literal(point.dataset)}): Verify and Recognize now start from it.",
+            f"{md_literal(point.dataset)}): Verify now starts from it.",
         )
         st.rerun()
 

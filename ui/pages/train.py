@@ -13,6 +13,7 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
+from streamlit.delta_generator import DeltaGenerator
 
 from engine.data_sources import Dataset
 from engine.errors import VisionLabError
@@ -30,6 +31,7 @@ from ui.widgets.data_source import data_source, finish_upload
 from ui.widgets.face_widgets import flash, show_error, show_flash
 from ui.widgets.jobs import heavy_job
 from ui.widgets.model_choice import model_choice_section
+from ui.widgets.pace import pace_text, resumed_pace
 from ui.widgets.resources import base_face_pipeline, engine_status, settings
 
 STATE, STOP = "train", "train_stop"
@@ -71,14 +73,34 @@ def _run(dataset: Dataset, options: TrainingOptions) -> None:
         "options": options,
         "history": [],
     }
-    running = st.empty()
+    running = st.empty()  # the progress and its Stop button, gone once the run ends
     with running.container():
         st.button("Stop", key="train_stop_button", on_click=_stop)
         bar = st.progress(0.0, text="Embedding the images…")
         chart = st.empty()
+    try:
+        _embed_and_train(dataset, options, state, bar, chart)
+    except Exception:  # a failure is shown in its place: no Stop left beside it
+        running.empty()
+        raise
+    running.empty()
+
+
+def _embed_and_train(
+    dataset: Dataset,
+    options: TrainingOptions,
+    state: dict,
+    bar: DeltaGenerator,
+    chart: DeltaGenerator,
+) -> None:
+    """``_run``'s work, drawing on its progress ``bar`` and live ``chart``."""
+    embedding_pace = resumed_pace("images")
 
     def embedded(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
+        bar.progress(
+            done / max(total, 1),
+            text=f"Embedding images: {done:,} / {total:,} · {embedding_pace(done, total)}",
+        )
 
     # Always the pretrained model's vectors: a head is trained on top of them, whatever
     # model the other pages use now. The cache is the threshold lab's, so either page reuses it.
@@ -96,9 +118,14 @@ def _run(dataset: Dataset, options: TrainingOptions) -> None:
     epochs = options.epochs
     last_tick = [0.0]
 
+    def pace(done: int) -> str:
+        return pace_text(done, epochs, time.monotonic() - started, unit="epochs")
+
     def epoch_done(stats: EpochStats) -> None:
         state["history"].append(stats)
-        bar.progress(stats.epoch / epochs, text=f"Epoch {stats.epoch} / {epochs}")
+        bar.progress(
+            stats.epoch / epochs, text=f"Epoch {stats.epoch} / {epochs} · {pace(stats.epoch)}"
+        )
         chart.plotly_chart(curves_figure(state["history"]), key=f"train_live_{stats.epoch}")
 
     def should_stop() -> bool:
@@ -107,12 +134,12 @@ def _run(dataset: Dataset, options: TrainingOptions) -> None:
         if time.monotonic() - last_tick[0] > 0.25:
             last_tick[0] = time.monotonic()
             done = len(state["history"])
-            bar.progress(done / epochs, text=f"Epoch {done + 1} / {epochs}…")
+            bar.progress(done / epochs, text=f"Epoch {done + 1} / {epochs}… · {pace(done)}")
         return bool(st.session_state.get(STOP))
 
     bar.progress(0.0, text=f"Training on {session.people:,} people…")
+    started = time.monotonic()  # the epochs' clock: embedding took its own time
     state["report"] = session.run(progress=epoch_done, should_stop=should_stop)
-    running.empty()
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -123,7 +150,8 @@ A **Siamese network** is one network with shared weights applied to several inpu
 encodes three photos — an **anchor** A, a **positive** P (same person) and a **negative** N
 (someone else) — and learns from the **triplet loss**
 
-$$L = \max\left(\lVert f(A) - f(P)\rVert^2 - \lVert f(A) - f(N)\rVert^2 + \alpha,\ 0\right)$$
+$$\begin{aligned} L &= \max\big(d(A, P) - d(A, N) + \alpha,\ 0\big) \\
+d(X, Y) &= \lVert f(X) - f(Y)\rVert^2 \end{aligned}$$
 
 which is zero once the negative is farther from the anchor than the positive by at least the
 margin α. Triplets with a positive loss are *active*; the **miner** picks which triplets of each

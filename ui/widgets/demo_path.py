@@ -20,6 +20,7 @@ from PIL import Image
 from engine.concepts.quiz import sample_photos
 from engine.enrollment import image_sha256
 from engine.errors import VisionLabError
+from engine.open_set import recognize_threshold
 from engine.permissions import Action, PermissionDenied
 from engine.verification import default_threshold, identify_faces, verify_embeddings
 from store import NewFace
@@ -90,7 +91,8 @@ def _recognize_group() -> tuple[str, str]:
     if gallery.count_faces() == 0:
         return "info", "The gallery is empty: enrol the astronaut first (step 1)."
     faces = pipeline.analyze(demo_photos().group)
-    threshold = default_threshold(settings(), pipeline.model_id)
+    # open-set, as the Recognize page: every face is compared with every enrolled person
+    threshold = recognize_threshold(settings(), pipeline.model_id, gallery.count_people())
     result = identify_faces(gallery, faces, threshold, pipeline.model_id, top_k=1)
     lines = []
     for identified in result.faces:

@@ -145,9 +145,10 @@ def show_faces(analyzed: AnalyzedImage) -> None:
         )
 
 
-def counted(count: int, noun: str) -> str:
-    """``count`` and ``noun``, plural unless one: "1 face", "2 faces", "1,024 faces"."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun``, plural unless one: "1 face", "2 faces", "1,024 faces";
+    ``plural`` where adding an s is wrong ("1 person", "2 people")."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {plural or noun + 's'}"
 
 
 def pick_face(analyzed: AnalyzedImage, key: str) -> Face | None:

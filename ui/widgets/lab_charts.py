@@ -12,7 +12,7 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.evaluation.metrics import ErrorCounts, OpenSetCurve, TarAtFar
+from engine.evaluation.metrics import DirAtFpir, ErrorCounts, OpenSetCurve, TarAtFar
 from engine.evaluation.protocol import IdentityErrors
 from engine.evaluation.scoring import PairScores, VerificationReport
 from ui.widgets.plain_text import plotly_literal
@@ -144,19 +144,31 @@ def det_figure(report: VerificationReport) -> go.Figure:
     return figure
 
 
-def open_set_figure(curve: OpenSetCurve) -> go.Figure:
+def open_set_figure(curve: OpenSetCurve, chosen: DirAtFpir | None = None) -> go.Figure:
     """DIR against FPIR (log): how many enrolled people are found first, within the threshold,
-    for each rate of strangers wrongly matched to someone."""
+    for each rate of strangers wrongly matched to someone; ``chosen``, the point about to be
+    saved for Recognize, marked (unless its FPIR is 0, which a log axis cannot show)."""
     shown = curve.fpir > 0
     figure = go.Figure(
         go.Scatter(
             x=curve.fpir[shown],
             y=curve.dir[shown],
             mode="lines",
+            name="DIR against FPIR",
             customdata=curve.thresholds[shown],
             hovertemplate="FPIR %{x:.2e}<br>DIR %{y:.4f}<br>threshold %{customdata:.3f}",
         )
     )
+    if chosen is not None and chosen.achieved_fpir > 0:
+        figure.add_trace(
+            go.Scatter(
+                x=[chosen.achieved_fpir],
+                y=[chosen.dir],
+                mode="markers",
+                marker={"size": 10, "symbol": "x", "color": "red"},
+                name=f"threshold {chosen.threshold:.3f} (FPIR ≤ {chosen.target_fpir:.0e})",
+            )
+        )
     figure.update_layout(
         xaxis={"title": "false positive identification rate", **_LOG_AXIS},
         yaxis={"title": "detection and identification rate", "range": [0, 1.02]},

@@ -30,6 +30,7 @@ from engine.evaluation.protocol import PairRow
 from ui.widgets.data_source import data_source
 from ui.widgets.face_widgets import open_gallery, show_error
 from ui.widgets.jobs import heavy_job
+from ui.widgets.pace import resumed_pace
 from ui.widgets.plain_text import md_literal
 from ui.widgets.resources import face_pipeline, settings
 
@@ -130,16 +131,25 @@ def _build(
 
     cancelled = lambda: bool(st.session_state[key]["cancelled"])  # noqa: E731
 
+    pace = resumed_pace("images")
+
     def show(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Embedding images: {done:,} / {total:,}")
+        bar.progress(
+            done / max(total, 1),
+            text=f"Embedding images: {done:,} / {total:,} · {pace(done, total)}",
+        )
 
     # The shared on-disk cache, which the Train page's TrainingSession reads too (an upload
     # caches inside its own temporary folder, so nothing of it outlives it).
     cache = dataset.cache_dir or settings().data_dir / "cache"
-    with heavy_job("embedding of the pair set", should_stop=cancelled):
-        embedded = embed_pair_set(
-            face_pipeline(), pairs, cache, progress=show, should_stop=cancelled
-        )
+    try:
+        with heavy_job("embedding of the pair set", should_stop=cancelled):
+            embedded = embed_pair_set(
+                face_pipeline(), pairs, cache, progress=show, should_stop=cancelled
+            )
+    except Exception:  # a failure is shown in its place: no Cancel left beside it
+        running.empty()
+        raise
     running.empty()
     return embedded, None
 

@@ -6,6 +6,9 @@ indexing, style transfer) shows the same text, so a user reads one format everyw
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 
 def duration_text(seconds: float) -> str:
     """``"45 s"``, ``"1 min 05 s"`` or ``"2 h 03 min"``."""
@@ -30,3 +33,21 @@ def pace_text(done: int, total: int, elapsed: float, unit: str = "images") -> st
     else:
         speed = f"{elapsed / done:.1f} s per {unit.rstrip('s')}"
     return f"{speed} · about {duration_text((total - done) / rate)} left"
+
+
+def resumed_pace(unit: str = "images") -> Callable[[int, int], str]:
+    """``pace_text`` for a job that resumes from a cache: its first report (the items already
+    cached, done at once) starts the clock and is left out of the rate, so the time left is
+    not the few seconds that 9,000 cached images would suggest."""
+    first: list[tuple[int, float]] = []
+
+    def text(done: int, total: int) -> str:
+        now = time.monotonic()
+        if not first:
+            first.append((done, now))
+        base, started = first[0]
+        if done >= total:
+            return pace_text(done, total, now - started, unit=unit)
+        return pace_text(done - base, total - base, now - started, unit=unit)
+
+    return text
