@@ -87,6 +87,12 @@ class Walk:
             "() => document.querySelector('[data-testid=stMain]').scrollHeight"
         )
         self.page.set_viewport_size({"width": width, "height": min(max(full, height), 8000)})
+        self.page.wait_for_function(  # every picture on the page has arrived, none is broken
+            "() => [...document.querySelectorAll('[data-testid=stMain] img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=STEP,
+        )
+        self.page.wait_for_timeout(500)  # plotly redraws its charts at the new size
         path = screenshot_dir() / f"walkthrough-{self.size}-{len(self.shots) + 1}-{name}.png"
         self.page.screenshot(path=str(path))
         self.page.set_viewport_size({"width": width, "height": height})

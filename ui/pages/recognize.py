@@ -76,7 +76,9 @@ def not_a_match(chip_path: Path, caption: str) -> None:
 st.title("Recognize")
 gallery = open_gallery()
 st.page_link(
-    "ui/pages/gallery.py", label="Browse, rename, merge or delete people on the Gallery page"
+    "ui/pages/gallery.py",
+    label="Gallery: browse, rename, merge or delete people",
+    icon=":material/photo_library:",
 )
 
 if gallery.count_faces() == 0:
@@ -123,10 +125,11 @@ else:
                     f"**Face {identified.index + 1}: unknown** — no one within the threshold "
                     f"{threshold.value:.2f}"
                 )
-            columns = st.columns(top_k + 1)
-            columns[0].image(face.chip, caption="this face", width=96)
-            for column, match in zip(columns[1:], identified.matches, strict=False):
-                with column:
+            # one row that wraps, so a phone shows the chips side by side, not one per screen
+            row = st.container(horizontal=True, gap="small")
+            row.image(face.chip, caption="this face", width=96)
+            for match in identified.matches:
+                with row:
                     if identified.known:
                         chip_image(match.chip_path, f"{match.person.name} · {match.distance:.3f}")
                     else:
