@@ -18,6 +18,7 @@ pages = {
         st.Page("ui/pages/verify.py", title="Verify", icon=":material/how_to_reg:"),
         st.Page("ui/pages/recognize.py", title="Recognize", icon=":material/face:"),
         st.Page("ui/pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+        st.Page("ui/pages/discover.py", title="Discover", icon=":material/diversity_3:"),
     ],
     "Analysis": [
         st.Page("ui/pages/threshold_lab.py", title="Threshold lab", icon=":material/show_chart:"),

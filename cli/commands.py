@@ -60,6 +60,12 @@ COMMANDS: dict[str, CommandInfo] = {
         "Verify",
         "Same person or not? Compares the most confident face of each image.",
     ),
+    "cluster": CommandInfo(
+        "cli.cluster",
+        "Cluster",
+        'Group the faces of an unlabelled folder or zip of photos (or "gallery") into people; '
+        "--enrol adds clusters that match an enrolled person to that person.",
+    ),
     "people": CommandInfo(
         "cli.gallery", "People", "List the gallery's people and how many faces each has."
     ),

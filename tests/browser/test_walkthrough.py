@@ -246,6 +246,7 @@ def test_walkthrough(walk, tmp_path, astronaut, grace_hopper):
 
     # The other pages open and fit.
     for path, title in [
+        ("discover", "Discover"),
         ("threshold_lab", "Threshold lab"),
         ("train", "Train a Siamese embedding head"),
         ("neurons", "Neurons: what does a unit respond to?"),

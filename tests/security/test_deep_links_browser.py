@@ -14,8 +14,8 @@ pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
 PAGES = [
-    "Home", "Concepts", "Privacy", "Enrol", "Verify", "Recognize", "Gallery", "Threshold lab",
-    "Train", "Neurons", "Style transfer",
+    "Home", "Concepts", "Privacy", "Enrol", "Verify", "Recognize", "Gallery", "Discover",
+    "Threshold lab", "Train", "Neurons", "Style transfer",
 ]  # fmt: skip
 HELPERS = ["face_widgets", "resources", "access", "lab_charts", "model_choice", "plain_text"]
 LOAD = 120_000  # ms

@@ -53,7 +53,7 @@ SECRET_LINES = [
     "DB_PASSWORD hunter2 swordfish",
     "TOKEN 1 s3cr3t-t0ken 2",
 ]
-FOUR_PAGES = ["threshold_lab", "train", "neurons", "enroll"]
+DATA_PAGES = ["threshold_lab", "train", "neurons", "enroll", "discover"]
 
 
 @pytest.fixture(autouse=True)
@@ -131,12 +131,13 @@ def _messages(at: AppTest) -> str:
 
 
 # --- server folders ---------------------------------------------------------------------------
-def test_a_user_gets_no_server_path_input_on_the_four_pages(tmp_path, monkeypatch) -> None:
+def test_a_user_gets_no_server_path_input_on_the_data_pages(tmp_path, monkeypatch) -> None:
     """Hole: a user typed any server path into the Threshold lab's pairs box, Train's folder,
-    Neurons' "folder on this server" and Enroll's bulk folder. Even with roots configured, a
-    user is offered uploads only, with the caps beside the uploader."""
+    Neurons' "folder on this server" and Enroll's bulk folder (Discover, added later, reads
+    collections the same way). Even with roots configured, a user is offered uploads only,
+    with the caps beside the uploader."""
     at = _app(tmp_path / "data", monkeypatch, "visitor", roots=tmp_path)
-    for page in FOUR_PAGES:
+    for page in DATA_PAGES:
         at.switch_page(f"ui/pages/{page}.py").run()
         assert not at.exception, (page, at.exception)
         assert not [t.key for t in at.text_input], page  # no box takes a path
