@@ -1,9 +1,16 @@
-"""Style transfer speed: seconds per optimiser step, time to a target loss, fast preview.
+"""Style transfer speed: seconds per optimiser step, time to a target loss, fast preview, and
+what the default run gives.
 
     python -m bench.style [--content IMG] [--style IMG] [--steps 300] [--size 512]
                           [--coarse-steps N] [--with-float32] [--json bench/results/style.json]
+    python -m bench.style --defaults-only     # only row 0, merged into the JSON
 
 In one run:
+0. The default run (``StyleOptions()``, what the page and the CLI start with) on the page's
+   default pair, astronaut × Hubble deep field, called as the page calls it (a callback that gets
+   G every ``every`` steps): size, steps, seconds, s/step, the style-cost ratio (the content
+   image's own J_style over the result's, float32; ``CLEARLY_STYLISED`` = 10× is "clearly
+   stylised"), the result's J_content and, for scale, the style image's J_content.
 1. Seconds per L-BFGS step at 256 and 512 px: naive (whole VGG16 stack run, C's and S's targets
    recomputed every step, float32), ours in float32 (network cut after relu5_1, targets computed
    once), and ours with the default precision (G's VGG passes in bfloat16 where the hardware has
@@ -35,15 +42,70 @@ import torch
 
 from engine.backbones.vgg import VGGFeatures
 from engine.images import load_image
-from engine.style import StyleOptions, stylize
+from engine.style import StyleOptions, image_costs, stylize
+from engine.style.examples import load_example
 from engine.style.fast import FastStylizer
-from engine.style.options import default_beta, output_shape
+from engine.style.options import default_beta, output_shape, resize
+from engine.style.results import CLEARLY_STYLISED
 
 
 def default_images() -> tuple[np.ndarray, np.ndarray, str, str]:
     from skimage import data
 
     return data.astronaut(), data.coffee(), "skimage astronaut", "skimage coffee"
+
+
+def defaults_run(network: VGGFeatures, out: Path | None = None) -> dict:
+    """Row 0: the default options on the page's default pair, with the page's callback cadence;
+    ``out``: a folder to save C, S and G as PNG."""
+    from PIL import Image
+
+    content = load_example("Astronaut (scikit-image)")
+    style = load_example("Hubble deep field (scikit-image)")
+    options = StyleOptions()
+    previews: list[bool] = []
+
+    def as_the_page(_losses, image) -> bool:  # the engine renders G every ``every`` steps
+        previews.append(image is not None)
+        return False
+
+    run = stylize(content, style, options, network=network, budget=None, callback=as_the_page)
+    times = [h.seconds for h in run.history]
+    shape = run.image.shape[:2]
+    j_content, _ = image_costs(run.image, content, style, options, network=network)
+    style_j_content, _ = image_costs(resize(style, shape), content, style, options, network=network)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, image in (("content", resize(content, shape)), ("style", style)):
+            Image.fromarray(image).save(out / f"defaults_{name}.png")
+        Image.fromarray(run.image).save(out / "defaults_result.png")
+    return {
+        "pair": "skimage astronaut × skimage hubble_deep_field",
+        "size": max(shape),
+        "steps": len(run.history),
+        "previews": sum(previews),
+        "dtype": run.dtype,
+        "seconds": run.seconds,
+        "s_per_step": run.seconds / len(run.history),
+        "steady_s_per_step": (times[-1] - times[0]) / max(1, len(times) - 1),
+        "style_ratio": run.style_ratio,
+        "clearly_stylised": run.clearly_stylised,
+        "content_cost": j_content,
+        "style_image_content_cost": style_j_content,
+    }
+
+
+def print_defaults(row: dict) -> None:
+    print(
+        f"\ndefault run ({row['pair']}, {row['dtype']}, G shown every "
+        f"{StyleOptions().every} steps):\n"
+        f"{'size':>5} {'steps':>6} {'seconds':>8} {'s/step':>7} {'style ratio':>12} "
+        f"{'J_content':>10} {'J_content(S)':>13}\n"
+        f"{row['size']:>5} {row['steps']:>6} {row['seconds']:>8.1f} {row['s_per_step']:>7.3f} "
+        f"{row['style_ratio']:>11.0f}× {row['content_cost']:>10.3g} "
+        f"{row['style_image_content_cost']:>13.3g}\n"
+        f"clearly stylised (style ratio >= {CLEARLY_STYLISED:g}): {row['clearly_stylised']}"
+    )
 
 
 def seconds_per_step(
@@ -150,9 +212,25 @@ def main(argv: list[str] | None = None) -> int:
         "--with-float32", action="store_true", help="also time three scales in float32"
     )
     parser.add_argument("--json", type=Path, default=Path("bench/results/style.json"))
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="only the default run, merged into --json"
+    )
+    parser.add_argument("--save-images", type=Path, help="folder for the default run's C, S, G")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.defaults_only:
+        network = VGGFeatures.load("vgg16")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
+              f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+        row = defaults_run(network, args.save_images)
+        print_defaults(row)
+        document = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+        document["defaults"] = row
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+        return 0
     content, style, content_name, style_name = default_images()
     if args.content:
         content, content_name = load_image(args.content), str(args.content)
@@ -163,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         f"content {content_name}, style {style_name}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
     )
+
+    defaults = defaults_run(network, args.save_images)
+    print_defaults(defaults)
 
     per_step = []
     print(
@@ -230,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "content": content_name,
         "style": style_name,
         "threads": torch.get_num_threads(),
+        "defaults": defaults,
         "per_step": per_step,
         "time_to_target": target,
         "time_to_target_wall_s": time.monotonic() - started,

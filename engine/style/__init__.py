@@ -2,7 +2,7 @@
 formulas (``costs``), with its options, budget and sizes (``options``) and what it reports
 (``results``); colour preservation (``colour``), and a feed-forward fast preview (``fast``).
 
-Everything but ``stylize`` and ``load_network`` imports without torch; those two load
+Everything but ``stylize``, ``image_costs`` and ``load_network`` imports without torch; those load
 ``transfer`` (and torch) when first asked for, so reading ``StyleOptions`` starts no network.
 """
 
@@ -30,13 +30,15 @@ __all__ = [
     "StyleBudgetExceeded",
     "StyleOptions",
     "StyleResult",
+    "image_costs",
     "load_network",
     "stylize",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """``stylize`` and ``load_network`` from ``transfer``, imported on first use (PEP 562)."""
-    if name in ("load_network", "stylize"):
+    """``stylize``, ``image_costs`` and ``load_network`` from ``transfer``, imported on first use
+    (PEP 562)."""
+    if name in ("image_costs", "load_network", "stylize"):
         return getattr(importlib.import_module("engine.style.transfer"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

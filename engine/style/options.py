@@ -53,11 +53,14 @@ Precision = Literal["auto", "float32", "bfloat16"]
 
 @dataclass(frozen=True)
 class StyleOptions:
-    """What a style transfer run does. The defaults give a good image from the content."""
+    """What a style transfer run does. The defaults (256 px, 150 L-BFGS steps from the content,
+    β = ``default_beta``, Gatys' five style layers) stylise clearly in about half a minute on a
+    2-core CPU: on astronaut × Hubble deep field the style cost falls ~130× below the content
+    image's own (``results.CLEARLY_STYLISED`` asks 10×), ~50–130× on the painted examples."""
 
-    size: int = 384
+    size: int = 256
     """Output long side in pixels (capped at ``max_side``)."""
-    steps: int = 200
+    steps: int = 150
     """Optimiser iterations at full size."""
     alpha: float = 1.0
     """Content weight α."""

@@ -6,7 +6,9 @@ activations and the style Gram matrices are computed once per scale, and the net
 after the deepest layer used. For large outputs, ``scales`` > 1 solves a half-size problem
 first and upsamples it as the starting point (coarse to fine), which needs fewer of the costly
 full-size steps. G's forward and backward passes run in bfloat16 where the hardware has it
-(``precision``); the targets and costs stay float32.
+(``precision``); the targets and costs stay float32. G's pixels are kept inside 0–255 by
+optimising u with G = σ(u) scaled to the pixel range (``_to_logits``), so J is the cost of the
+image shown.
 
 What a run is asked, its budget and its sizes are ``engine.style.options``; what it reports,
 ``engine.style.results``; the costs themselves, as formulas, ``engine.style.costs``.
@@ -47,6 +49,23 @@ from engine.style.options import (
 )
 from engine.style.precision import compute_dtype, compute_network, network_input
 from engine.style.results import Callback, StepLosses, StyleResult
+
+GREY_LEVEL_IN_LOGITS = 4.0 / 255.0
+"""One grey level, as a change of u at mid-grey (dσ/du = 1/4 there).
+
+It sets the optimisers' first steps. L-BFGS's first step is ``lr`` / ‖g‖₁ along −g, an L1 length
+of ``lr``; the usual lr = 1 moves each value by ~1e-5 of a grey level, which in bfloat16 changes
+G's activations less than their rounding: the first curvature pair was noise and the second step
+sent J from 1e11 to 1e26. One grey level per value, on average, gives a real pair in both
+formats. Adam's ``learning_rate`` is in grey levels too."""
+REJECTED_RISE = 0.01
+"""An L-BFGS step that raises J by more than this fraction is taken back, and L-BFGS restarts
+from the point before it with no history. L-BFGS here has no line search (a strong-Wolfe search
+costs two evaluations a step and stalled on saturated styles); a quasi-Newton step from a poor
+curvature pair can send pixels deep into σ's flat tails, where their gradient vanishes and the
+run stays stuck (painted "bold ribbons" at 128 px, 150 steps: J ends 17× above its start, style
+ratio 0.1; with the guard J ends at 0.007×, ratio 347). Small rises, within this fraction, are
+kept: L-BFGS recovers from them by itself."""
 
 
 @dataclass
@@ -218,6 +237,9 @@ def stylize(
     assert x is not None
     final_content = resize(content_image, (x.shape[-2], x.shape[-1]))
     image = _to_image(net, x, final_content, luminance_only)
+    with torch.no_grad():  # float32, at the size of the last level run
+        own = problem.costs(net.weights.transforms()(problem.content_image, device), exact=True)
+        style_ratio = own[2].item() / max(problem.costs(x, exact=True)[2].item(), 1e-30)
     return StyleResult(
         image=image,
         history=history,
@@ -227,7 +249,36 @@ def stylize(
         options=options,
         target_reached=reached if options.target_loss is not None else None,
         dtype=str(dtype).removeprefix("torch."),
+        style_ratio=style_ratio,
     )
+
+
+def image_costs(
+    image: ImageSource,
+    content: ImageSource,
+    styles: ImageSource | Sequence[ImageSource],
+    options: StyleOptions | None = None,
+    *,
+    network: VGGFeatures | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[float, float]:
+    """(J_content, J_style) of ``image`` taken as G, in float32 at its own size, with
+    ``options``' layers and blend: how a picture scores, whoever made it. The content image's
+    own J_style over a result's is ``StyleResult.style_ratio``; the style image's J_content
+    says how far a picture with none of C's layout is."""
+    options = options or StyleOptions()
+    device = torch.device(device)
+    pixels = load_image(image)
+    sources = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    weights = blend_weights(len(sources), options.blend)
+    shape = pixels.shape[:2]
+    content_l = resize(load_image(content), shape)
+    styles_l = [resize_long_side(load_image(s), max(shape)) for s in sources]
+    net = load_network(options, device, network).to(device)
+    problem = _Problem(net, net, torch.float32, content_l, styles_l, weights, options, device)
+    with torch.no_grad():
+        _, j_content, j_style, _ = problem.costs(net.weights.transforms()(pixels, device), True)
+    return j_content.item(), j_style.item()
 
 
 def _upsample(x: Tensor, content: Tensor) -> Tensor:
@@ -278,38 +329,44 @@ def _optimise(
     content: np.ndarray,
     last_level: bool,
 ) -> tuple[Tensor, bool, bool]:
-    """Run ``steps`` iterations on x's pixels; returns the new x, whether it was cancelled and
-    whether it reached ``options.target_loss``."""
-    x = x.detach().contiguous().clone().requires_grad_(True)
-    if options.optimizer == "lbfgs":
-        # max_iter=1 per call: one closure evaluation per step, so the callback sees every
-        # step; L-BFGS keeps its curvature history across calls.
-        optimiser: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x],
-            lr=_first_step_length(x, problem.network),
-            max_iter=1,
-            history_size=50,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-        )
-    else:
-        optimiser = torch.optim.Adam([x], lr=options.learning_rate)
+    """Run ``steps`` iterations on G = x's pixels, moved through u (``_to_logits``) so they stay
+    inside 0–255; returns the new x, whether it was cancelled and whether it reached
+    ``options.target_loss``."""
+    lo, hi = _pixel_bounds(problem.network, x)
+    u = _to_logits(x.detach(), lo, hi).requires_grad_(True)
+    first_length = u.numel() * GREY_LEVEL_IN_LOGITS
+    optimiser = _optimiser(u, options, first_length)
+    lbfgs = options.optimizer == "lbfgs"
     side = max(x.shape[-2:])
     seen: list[tuple[float, float, float, float]] = []
 
+    def pixels() -> Tensor:
+        """G in the network's input convention: every value a pixel can hold, no other."""
+        return lo + (hi - lo) * torch.sigmoid(u)
+
     def closure() -> Tensor:
         optimiser.zero_grad()
-        j, j_content, j_style, tv = problem.costs(x)
+        j, j_content, j_style, tv = problem.costs(pixels())
         j.backward()
         seen.append((j.item(), j_content.item(), j_style.item(), tv.item()))
         return j
 
+    kept: tuple[Tensor, tuple[float, float, float, float]] | None = None
     for i in range(1, steps + 1):
         seen.clear()
+        start = u.detach().clone()
         optimiser.step(closure)  # L-BFGS and Adam both evaluate J once, at the start
-        if i == 1 and options.optimizer == "lbfgs":
-            optimiser.param_groups[0]["lr"] = 1.0  # later steps: the quasi-Newton step itself
-        total, j_content, j_style, tv = seen[0]
+        costs = seen[0]
+        if lbfgs and kept is not None and costs[0] > kept[1][0] * (1.0 + REJECTED_RISE):
+            with torch.no_grad():  # the last step raised J: take it back, start L-BFGS afresh
+                u.copy_(kept[0])
+            optimiser = _optimiser(u, options, first_length)
+            costs = kept[1]
+        else:
+            kept = (start, costs)
+            if lbfgs:
+                _set_next_step(optimiser, u, first_length)
+        total, j_content, j_style, tv = costs
         losses = StepLosses(
             step=len(history) + 1,
             side=side,
@@ -320,30 +377,76 @@ def _optimise(
             seconds=time.monotonic() - started,
         )
         history.append(losses)
+        with torch.no_grad():
+            x = pixels()
         reached = last_level and _reached(problem, x, total, options.target_loss)
         if callback is not None:
             show = i % options.every == 0 or (i == steps and last_level) or reached
             luminance_only = options.colour == "luminance"
             image = _to_image(problem.network, x, content, luminance_only) if show else None
             if callback(losses, image):
-                return x.detach(), True, False
+                return x, True, False
         if reached:
-            return x.detach(), False, True
-    return x.detach(), False, False
+            return x, False, True
+    with torch.no_grad():
+        return pixels(), False, False
 
 
-def _first_step_length(x: Tensor, network: VGGFeatures) -> float:
-    """The L1 length of L-BFGS's first step: one grey level per pixel value, on average.
+def _optimiser(u: Tensor, options: StyleOptions, first_length: float) -> torch.optim.Optimizer:
+    if options.optimizer == "adam":
+        return torch.optim.Adam([u], lr=options.learning_rate * GREY_LEVEL_IN_LOGITS)
+    # max_iter=1 per call: one closure evaluation per step, so the callback sees every step;
+    # L-BFGS keeps its curvature history across calls. Its first step is lr / ‖g‖₁ along −g.
+    return torch.optim.LBFGS(
+        [u],
+        lr=first_length,
+        max_iter=1,
+        history_size=50,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
 
-    L-BFGS's first step is ``lr`` / ‖g‖₁ along −g, an L1 length of ``lr``; the usual lr = 1
-    moves each value by ~1e-5 of a grey level. In bfloat16 that changes G's activations less
-    than their rounding, so the first curvature pair (the change of gradient over the change of
-    G) was noise and the second step sent J from 1e11 to 1e26. A one-grey-level step gives a
-    real pair in both formats (float32 at 256 px: J 8.07e9 after 300 steps, 8.08e9 with lr 1).
+
+def _set_next_step(optimiser: torch.optim.Optimizer, u: Tensor, first_length: float) -> None:
+    """After L-BFGS's first step: lr = 1, the quasi-Newton step itself; and while L-BFGS holds
+    no curvature pair, its inverse-Hessian guess ``H_diag`` (PyTorch's state, 1 until a pair
+    replaces it) set so that a plain gradient step keeps the first step's length.
+
+    With H_diag = 1, a step taken without a pair (the first one refused for negative curvature)
+    is lr · (−g), ~1e6 per value: with unbounded pixels J went to infinity and stuck (a painted
+    style at 128 px); through σ it saturates G. Lowering lr instead also shrank the
+    quasi-Newton step when the pair was accepted, which L-BFGS only decides at the next step.
+    Measured at 256 px, 150 steps: steps taken back (``REJECTED_RISE``) 4 → 0 on the default
+    pair, 52 → 0 on "bold ribbons", whose style ratio rose from 510 to 694.
     """
+    optimiser.param_groups[0]["lr"] = 1.0
+    state = optimiser.state[u]
+    if not state.get("old_dirs") and u.grad is not None:  # PyTorch's list of stored pairs
+        state["H_diag"] = first_length / max(u.grad.abs().sum().item(), 1e-30)
+
+
+def _pixel_bounds(network: VGGFeatures, like: Tensor) -> tuple[Tensor, Tensor]:
+    """The network-input values of pixel 0 and pixel 255, per channel: (lo, hi), (1, 3, 1, 1)."""
     transforms = network.weights.transforms()
-    grey_level = transforms.scale / 255.0 / (sum(transforms.std) / len(transforms.std))
-    return x.numel() * grey_level
+    mean = torch.tensor(transforms.mean, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
+    std = torch.tensor(transforms.std, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
+    return (0.0 - mean) / std, (transforms.scale - mean) / std
+
+
+def _to_logits(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """u with G = lo + (hi − lo) · σ(u) equal to x (values at or beyond black and white are
+    taken half a grey level inside, where the logit is finite).
+
+    Why the optimiser moves u and not G's pixels: unbounded, G drifts out of 0–255 to lower J.
+    With the Hubble deep field as style, 17 % of the values at 128 px went below black (down
+    to −218) to paint its dark sky, and the image a user sees, clipped to 0–255, had a style
+    cost 12.7× the optimiser's (6.2e8 against 4.9e7): a faded photo with a few stars. Clamping
+    after each step broke L-BFGS's curvature pairs (J rose at 42 of 150 steps); through σ, J
+    falls at every step and is the cost of the image shown (128 px, 150 steps: J_style 145×
+    below the content image's, against 47× clamped).
+    """
+    eps = 0.5 / 255.0
+    return torch.logit(((x - lo) / (hi - lo)).clamp(eps, 1.0 - eps)).contiguous()
 
 
 def _reached(problem: _Problem, x: Tensor, total: float, target: float | None) -> bool:
