@@ -35,11 +35,11 @@ from engine.errors import InvalidImage
 from engine.images import IMAGE_SUFFIXES
 from engine.safe_zip import (
     ArchiveLimits,
-    InvalidArchive,
     ReadBudget,
     checked_entries,
     common_top_folder,
     is_hidden,
+    open_zip,
     zip_entry_reader,
 )
 
@@ -366,20 +366,7 @@ def _open_items(
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         yield _folder_items(Path(source))
         return
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise InvalidArchive(f"no such folder or zip file: {path}")
-        opened: Path | BinaryIO = path
-    elif isinstance(source, (bytes, bytearray)):
-        opened = io.BytesIO(source)
-    else:
-        opened = source
-    try:
-        archive = zipfile.ZipFile(opened)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise InvalidArchive(f"not a folder or a readable zip file ({exc})") from exc
-    with archive:
+    with open_zip(source) as archive:
         yield _zip_items(archive, limits)
 
 

@@ -9,11 +9,14 @@ declare are checked again while each entry is read, since headers can lie. Bulk 
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from engine.errors import InvalidImage, VisionLabError
 
@@ -116,3 +119,19 @@ def common_top_folder(names: list[tuple[str, ...]]) -> int:
 
 def is_hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def open_zip(source: str | Path | bytes | bytearray | BinaryIO) -> zipfile.ZipFile:
+    """``source`` (a path, bytes or an open file) as a zip, or ``InvalidArchive`` in a sentence."""
+    if isinstance(source, (str, Path)):
+        if not Path(source).exists():
+            raise InvalidArchive(f"no such folder or zip file: {source}")
+        opened: Path | BinaryIO = Path(source)
+    elif isinstance(source, (bytes, bytearray)):
+        opened = io.BytesIO(source)
+    else:
+        opened = source
+    try:
+        return zipfile.ZipFile(opened)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidArchive(f"not a folder or a readable zip file ({exc})") from exc

@@ -10,7 +10,6 @@ not an image's (``engine.images.IMAGE_SUFFIXES``); both are listed as ignored.
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from engine.safe_zip import (
     ReadBudget,
     checked_entries,
     is_hidden,
+    open_zip,
     zip_entry_reader,
 )
 
@@ -58,19 +58,7 @@ def open_photos(
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         yield _folder_photos(Path(source), limits)
         return
-    if isinstance(source, (str, Path)):
-        if not Path(source).exists():
-            raise InvalidArchive(f"no such folder or zip file: {source}")
-        opened: Path | BinaryIO = Path(source)
-    elif isinstance(source, (bytes, bytearray)):
-        opened = io.BytesIO(source)
-    else:
-        opened = source
-    try:
-        archive = zipfile.ZipFile(opened)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise InvalidArchive(f"not a folder or a readable zip file ({exc})") from exc
-    with archive:
+    with open_zip(source) as archive:
         yield _zip_photos(archive, limits)
 
 
