@@ -17,7 +17,6 @@ from PIL import Image
 from engine.config import Settings
 from engine.enrollment import (
     ArchiveLimits,
-    InvalidArchive,
     enroll_folder,
     image_sha256,
     person_name_from_folder,
@@ -25,6 +24,7 @@ from engine.enrollment import (
 from engine.errors import ModelMismatch, NoFaceFound
 from engine.evaluation.operating_point import OPERATING_POINT_FILE
 from engine.faces.pipeline import Face, FacePipeline
+from engine.safe_zip import InvalidArchive
 from engine.verification import (
     EmptyGallery,
     Threshold,
