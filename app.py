@@ -1,9 +1,13 @@
 """Vision Lab: entry point. Declares the pages and the sidebar every page shares."""
 
-import streamlit as st
+from engine.openmp import prefer_passive_waiting
 
-from ui.widgets.access import login_role, require_login
-from ui.widgets.resources import active_face_model_id, engine_status
+prefer_passive_waiting()  # before ui.widgets.resources loads torch
+
+import streamlit as st  # noqa: E402
+
+from ui.widgets.access import login_role, require_login  # noqa: E402
+from ui.widgets.resources import active_face_model_id, engine_status  # noqa: E402
 
 st.set_page_config(page_title="Vision Lab", page_icon=":material/science:", layout="wide")
 

@@ -6,7 +6,11 @@ module of the same name, so ``import cli`` below is the package, never this file
 
 import sys
 
-from cli import main
+from engine.openmp import prefer_passive_waiting
+
+prefer_passive_waiting()  # before any command loads torch
+
+from cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
