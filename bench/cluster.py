@@ -114,8 +114,8 @@ class DlibReference:
         return np.asarray(self.resnet.compute_face_descriptor(image, shape), dtype=np.float32)
 
     def descriptors(self, root: Path, images: list[str]) -> np.ndarray:
-        """Descriptors of ``images``, computed once and cached per image (by path, size and
-        modification time, as ``EmbeddingCache`` keys ours)."""
+        """Descriptors of ``images``, computed once and cached per image (by content, as
+        ``EmbeddingCache`` keys ours)."""
         keys = [self.cache.key(root / image, True) for image in images]
         known = self.cache.lookup(keys)
         todo = [i for i, key in enumerate(keys) if key not in known]

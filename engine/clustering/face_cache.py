@@ -1,10 +1,10 @@
 """Every face of an image, cached on disk by the image's content: a second run costs nothing.
 
 The evaluation's ``EmbeddingCache`` keeps one vector per image file (the face nearest the
-centre, keyed by path and modification time); a collection needs every face of every photo,
-and uploads have no path. So this cache is keyed by the SHA-256 of the image's bytes and holds,
-per image, each face's box, detector score, landmarks and embedding (not the chip: 67 KB a
-face, and it is cut again from the landmarks in a millisecond). One ``.npz`` per model,
+centre); a collection needs every face of every photo. So this cache, keyed by the SHA-256
+of the image's bytes as that one is, holds per image each face's box, detector score,
+landmarks and embedding (not the chip: 67 KB a face, and it is cut again from the landmarks in
+a millisecond). One ``.npz`` per model,
 test-time augmentation and detector setting, since each changes what is found or its vector;
 entries are merged on write, as ``EmbeddingCache`` does, so a cancelled run keeps its work.
 """

@@ -1,8 +1,9 @@
 """The on-disk cache of image files' embeddings, shared by the evaluation and training.
 
-One ``.npz`` per model and test-time augmentation; an entry per image, keyed by the file's
-path, size and modification time, so a second evaluation of the same images costs nothing, an
-edited file is embedded again, and a cancelled run keeps what it had done.
+One ``.npz`` per model and test-time augmentation; an entry per image, keyed by the SHA-256 of
+the file's bytes, so a second evaluation of the same images costs nothing, an edited file is
+embedded again, and a cancelled run keeps what it had done. Content, not path and modification
+time: a dataset copied, moved or unpacked again (LFW is, every session here) keeps its cache.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ _CACHE_LOCK = threading.Lock()  # one writer at a time per process; files are re
 class EmbeddingCache:
     """Embeddings of image files, one ``.npz`` per model and augmentation under ``cache_dir``.
 
-    An image's key hashes its absolute path, size, modification time and whether a centred box
-    stood in for a missing face, so an edited or replaced file is embedded again. ``cache_dir``
-    None keeps nothing (tests, one-off runs).
+    An image's key hashes its bytes and whether a centred box stood in for a missing face, so
+    an edited or replaced file is embedded again and a copy is not. ``cache_dir`` None keeps
+    nothing (tests, one-off runs).
     """
 
     def __init__(self, cache_dir: str | Path | None, model_id: str, augment: str) -> None:
@@ -34,11 +35,11 @@ class EmbeddingCache:
     @staticmethod
     def key(path: Path, centred_fallback: bool) -> str:
         try:
-            stat = path.stat()
-            identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{centred_fallback}"
+            with path.open("rb") as file:
+                content = hashlib.file_digest(file, "sha256").hexdigest()
         except OSError:  # unreadable now; never cached under a key a readable file could get
-            identity = f"{path.resolve()}|missing|{centred_fallback}"
-        return hashlib.sha256(identity.encode()).hexdigest()[:32]
+            content = f"missing|{path.resolve()}"
+        return hashlib.sha256(f"{content}|{centred_fallback}".encode()).hexdigest()[:32]
 
     def _read(self) -> dict[str, tuple[np.ndarray | None, int]]:
         if self.path is None or not self.path.is_file():

@@ -2,8 +2,8 @@
 
 Fine-tuning needs the chips themselves, not just their descriptors. Finding them costs a
 detector pass per image (the expensive part), so they are kept in ``<cache>/chips/``: one
-``.npz`` per run of ``CHUNK`` images, named by a hash of those images' cache keys (path, size,
-modification time). A stopped run keeps its finished chunks, and a second run reads them.
+``.npz`` per run of ``CHUNK`` images, named by a hash of those images' cache keys (their
+content). A stopped run keeps its finished chunks, and a second run reads them.
 Faces are picked as the evaluation picks them (``engine.evaluation.embedding.face_picker``).
 """
 

@@ -3,6 +3,8 @@ image's outcome, the on-disk cache and a cancelled run."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -79,7 +81,11 @@ def test_embedding_a_pair_set_caches_and_cancels(pipeline, lfw_like, tmp_path, m
     monkeypatch.setattr(pipeline, "analyze_many", no_detection)
     again = embed_pair_set(pipeline, pairs, cache)
     np.testing.assert_array_equal(again.embeddings, embedded.embeddings)
-    # A changed file is embedded again (its size and time are in the key).
+    # So does the same dataset unpacked again elsewhere, with new modification times.
+    copy = shutil.copytree(root, tmp_path / "unpacked again")
+    moved = embed_pair_set(pipeline, pairs_from_file(pairs_file, copy), cache)
+    np.testing.assert_array_equal(moved.embeddings, embedded.embeddings)
+    # A changed file is embedded again (its content is the key).
     monkeypatch.undo()
     Image.fromarray(np.ascontiguousarray(np.zeros((64, 64, 3), np.uint8))).save(
         root / "Grace" / "Grace_0001.jpg"
