@@ -63,6 +63,10 @@ class Settings:
     server_roots: tuple[Path, ...] = ()
     """Folders on this server that admins may read from the app (and nothing outside them);
     none by default, so the app reads uploads only. The CLI takes any path."""
+    discover_max_faces: int = 2_000
+    """Faces one visitor's Discover result may hold: it keeps each face's chip (67.5 KB), so
+    2,000 faces are ~135 MB of the server's memory per visitor. The CLI takes up to
+    ``engine.clustering.collection.MAX_FACES``."""
     chroma_host: str | None = None
     """A Chroma server for the gallery's vectors; None keeps Chroma embedded in the data folder."""
     chroma_port: int = 8000
@@ -80,6 +84,7 @@ class Settings:
             max_jobs=max(1, _env_int("VISIONLAB_MAX_JOBS", 2)),
             max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", MAX_STYLE_WORK),
             server_roots=_env_paths("VISIONLAB_SERVER_ROOTS"),
+            discover_max_faces=max(1, _env_int("VISIONLAB_DISCOVER_MAX_FACES", 2_000)),
             chroma_host=os.environ.get("CHROMA_HOST", "").strip() or None,
             chroma_port=_env_port("CHROMA_PORT", 8000),
             cache_dir=Path(

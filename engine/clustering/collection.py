@@ -139,8 +139,8 @@ def collect_faces(
                 faces.extend(found if isinstance(found, list) else [])
                 if len(faces) > max_faces:
                     raise TooManyFaces(
-                        f"the collection holds over {max_faces:,} faces, more than one "
-                        "clustering takes: cluster it in parts"
+                        "the collection holds more faces than one clustering here takes "
+                        f"({max_faces:,}): cluster it in parts"
                     )
             if progress is not None:
                 progress(min(start + CHUNK, total), total)

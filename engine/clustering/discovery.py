@@ -28,7 +28,13 @@ import numpy as np
 from PIL import Image
 
 from engine.clustering.batch import cluster_embeddings
-from engine.clustering.collection import CollectedFace, FaceCollection, collect_faces
+from engine.clustering.collection import (
+    MAX_FACES,
+    CollectedFace,
+    FaceCollection,
+    TooManyFaces,
+    collect_faces,
+)
 from engine.clustering.edits import merge_clusters, move_out
 from engine.clustering.matching import PersonMatcher
 from engine.clustering.options import ClusterOptions, collection_threshold
@@ -117,12 +123,14 @@ def discover(
     threshold: float | None = None,
     min_size: int = 2,
     keep_chips: bool = True,
+    max_faces: int = MAX_FACES,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Discovery:
     """Every face of ``source`` (folder, zip, uploads), grouped, each group matched against
     ``gallery`` when one and ``settings`` are given. ``progress(done, total)`` counts photos;
-    ``should_stop`` raises ``EmbeddingCancelled`` (reading) or ``ClusteringCancelled``."""
+    ``should_stop`` raises ``EmbeddingCancelled`` (reading) or ``ClusteringCancelled``;
+    ``TooManyFaces`` past ``max_faces``."""
     matcher = None
     if gallery is not None and settings is not None:
         matcher = person_matcher(gallery, settings, pipeline.model_id)
@@ -131,6 +139,7 @@ def discover(
         source,
         cache_dir=cache_dir,
         keep_chips=keep_chips,
+        max_faces=max_faces,
         progress=progress,
         should_stop=should_stop,
     )
@@ -143,9 +152,15 @@ def discover(
     )
 
 
-def gallery_collection(gallery: Any) -> FaceCollection:
+def gallery_collection(gallery: Any, max_faces: int = MAX_FACES) -> FaceCollection:
     """The gallery's enrolled faces as a collection (each face's "photo" is its person's
-    name), to find one person enrolled under two names. Chips are read from their files."""
+    name), to find one person enrolled under two names. Chips are read from their files;
+    ``TooManyFaces``, before any is read, when the gallery holds more than ``max_faces``."""
+    if gallery.count_faces() > max_faces:
+        raise TooManyFaces(
+            f"the gallery holds {gallery.count_faces():,} faces, more than one clustering here "
+            f"takes ({max_faces:,})"
+        )
     faces: list[CollectedFace] = []
     for person in gallery.people():
         stored = gallery.faces_of(person.id)

@@ -110,7 +110,9 @@ def test_folder_and_uploads_and_cancel(pipeline, photos, tmp_path):
 def test_bounds(pipeline, photos, tmp_path):
     with pytest.raises(InvalidArchive, match="over the limit of 1"):
         collect_faces(pipeline, zipped(photos), limits=ArchiveLimits(max_entries=1))
-    with pytest.raises(TooManyFaces, match="cluster it in parts"):
+    with pytest.raises(
+        TooManyFaces, match=r"more faces than one clustering here takes \(1\): cluster it in parts"
+    ):
         collect_faces(pipeline, [("together.jpg", photos["trip/together.jpg"])], max_faces=1)
     slip = io.BytesIO()
     with zipfile.ZipFile(slip, "w") as z:

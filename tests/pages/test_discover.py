@@ -226,6 +226,27 @@ def test_the_gallery_s_own_faces_group_by_person(tmp_path, monkeypatch, astronau
     assert len(_found(at).clustering.singletons) == 1
 
 
+def test_a_visitor_s_result_holds_at_most_the_operator_s_number_of_faces(
+    tmp_path, monkeypatch, photos, astronaut, grace_hopper
+) -> None:
+    """Each kept face holds its chip in the server's memory: the page stops at
+    ``VISIONLAB_DISCOVER_MAX_FACES``, for uploads and for the gallery's own faces."""
+    monkeypatch.setenv("VISIONLAB_DISCOVER_MAX_FACES", "2")
+    at = _find(start_page(PAGE, tmp_path / "data", monkeypatch), photos)  # 5 faces
+    assert "more faces than one clustering here takes (2)" in at.error[0].value
+    assert at.session_state["discover"] is None and not _titles(at)
+    enroll_directly("Eileen Collins", astronaut, "astronaut")
+    enroll_directly("Eileen C.", np.ascontiguousarray(astronaut[:, ::-1]), "mirror")
+    enroll_directly("Grace Hopper", grace_hopper, "grace")
+    at.radio(key="discover_source").set_value("The gallery's own faces").run()
+    at.button(key="discover_go").click().run()
+    assert not at.exception, at.exception
+    assert "the gallery holds 3 faces, more than one clustering here takes (2)" in (
+        at.error[0].value
+    )
+    assert not _titles(at)
+
+
 def test_an_admin_reads_an_allowed_server_folder(tmp_path, monkeypatch, astronaut) -> None:
     from tests.hosted_app import ADMIN_PASSWORD
     from ui.widgets.data_source import SERVER

@@ -130,7 +130,7 @@ def _find_people(kind: str, dataset) -> None:
     try:
         with heavy_job("face grouping", should_stop=stop):
             if kind == GALLERY:
-                collection = gallery_collection(gallery)
+                collection = gallery_collection(gallery, settings().discover_max_faces)
                 matcher = person_matcher(gallery, settings(), collection.model_id)
                 found = group(collection, matcher=matcher, should_stop=stop)
             else:
@@ -140,6 +140,7 @@ def _find_people(kind: str, dataset) -> None:
                     gallery=gallery,
                     settings=settings(),
                     cache_dir=dataset.cache_dir,
+                    max_faces=settings().discover_max_faces,
                     progress=progress,
                     should_stop=stop,
                 )
