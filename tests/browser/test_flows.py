@@ -6,6 +6,7 @@
 2. The Threshold lab on a tiny LFW-format pairs set → EER and ROC.
 3. A 10-step style transfer at 64 px → the stylized image and final costs.
 4. A neuron index (face ResNet) over four small images → the channel sheet.
+5. Discover on a zip of four photos → two people; a face taken out; a group named and enrolled.
 
 Tests share one server (the face models load once) and run in file order; each opens its pages
 by URL, in a session of its own.
@@ -13,8 +14,10 @@ by URL, in a session of its own.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ expect = playwright_api.expect
 
 MODEL_LOAD = 180_000  # ms: the first face-model or VGG16 load, on a busy CPU
 STEP = 120_000  # ms: one detection / embedding / optimisation after the models are loaded
+GROUP_BOX = "xpath=ancestor::div[@data-testid='stVerticalBlock'][1]"  # a text's bordered box
 
 
 def save_png(path: Path, image: np.ndarray) -> Path:
@@ -67,6 +71,33 @@ def upload(page, index: int, path: Path) -> None:
         except AssertionError:
             continue
     expect(listed.first).to_be_visible(timeout=STEP)
+
+
+def choose(page, box, option: str) -> None:
+    """Pick ``option`` in a Streamlit select box. A rerun that redraws the box closes its list,
+    so the box is opened again, as a user would, until the option shows."""
+    wanted = page.get_by_role("option", name=option)
+    for _ in range(5):
+        box.click()
+        try:
+            expect(wanted).to_be_visible(timeout=3_000)
+            break
+        except AssertionError:
+            page.keyboard.press("Escape")
+    wanted.click()
+
+
+def click_until(button, shown) -> None:
+    """Click ``button`` until ``shown`` appears: a click that lands while a rerun redraws the
+    page is lost, and a user would click again."""
+    for _ in range(4):
+        button.click()
+        try:
+            expect(shown).to_be_visible(timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(shown).to_be_visible(timeout=STEP)
 
 
 def test_enrol_verify_recognize_delete(page, shoot, app_url, tmp_path, astronaut, grace_hopper):
@@ -173,3 +204,74 @@ def test_neuron_index_on_a_few_images(page, app_url, tmp_path, astronaut, grace_
     mean_map = page.locator(".js-plotly-plot").filter(has_text="mean activation map")
     expect(mean_map).to_be_visible(timeout=STEP)
     expect(page.get_by_role("heading", name="First-layer filters as RGB tiles")).to_be_visible()
+
+
+def test_discover_groups_a_zip_then_fixes_and_enrols_a_group(
+    page, shoot, app_url, tmp_path, astronaut, grace_hopper
+):
+    """A zip of five photos, one with a file name built to look like markup: two people found;
+    that face taken out of its group; a group enrolled under a name that is also markup, both
+    shown as the plain text they are."""
+    hostile = "**bold** <i>x</i>.png"
+    archive = tmp_path / "holiday.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, image in {
+            "trip/astronaut.png": astronaut,
+            "trip/astronaut_crop.png": astronaut[20:, 30:],
+            f"trip/{hostile}": astronaut[:, ::-1],
+            "trip/grace.png": grace_hopper,
+            "trip/grace_mirror.png": grace_hopper[:, ::-1],
+        }.items():
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+            zipped.writestr(name, buffer.getvalue())
+
+    open_page(page, app_url, "discover", "Discover")
+    upload(page, 0, archive)
+    page.get_by_role("button", name="Find people").click()
+    summary = page.get_by_text("5 photos, 5 faces: 2 groups of 2 or more faces, 0 faces on")
+    expect(summary).to_be_visible(timeout=MODEL_LOAD)
+    expect(page.get_by_text("Group 1 · 3 faces", exact=True)).to_be_visible()  # largest first
+    expect(page.get_by_text("Group 2 · 2 faces", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(5)
+    shoot("1-found")
+
+    # Take the mirrored astronaut out of her group: the list names the file as it is.
+    group = page.get_by_text("Group 1 · 3 faces", exact=True).locator(GROUP_BOX)
+    group.get_by_text("Name, merge or fix this group").click()
+    box = group.get_by_role("combobox", name="Faces to take out (by number)")
+    only = page.get_by_role("option", name=hostile)
+    chosen = group.get_by_text(hostile)  # the chosen face, named as it is
+    for _ in range(4):  # a rerun that redraws the box empties it: choose again, as a user would
+        box.click()
+        box.press_sequentially("bold")  # filters the list to the one face
+        try:
+            expect(only).to_have_count(1, timeout=3_000)
+            expect(page.get_by_role("option")).to_have_count(1, timeout=3_000)
+            box.press("ArrowDown")
+            box.press("Enter")
+            page.keyboard.press("Escape")
+            expect(chosen).to_be_visible(timeout=3_000)
+            break
+        except AssertionError:
+            box.fill("")
+            page.keyboard.press("Escape")
+    expect(chosen).to_be_visible()
+    regrouped = page.get_by_text("2 groups of 2 or more faces, 1 face on its own")
+    click_until(group.get_by_role("button", name="Not this person"), regrouped)
+    expect(page.get_by_text(re.compile(r"^Group \d · 2 faces$"))).to_have_count(2)
+
+    # Name a group and enrol it; the name is shown as typed.
+    group = page.get_by_text("Group 1 · 2 faces", exact=True).locator(GROUP_BOX)
+    if group.locator("details[open]").count() == 0:  # it may be the box opened above
+        group.get_by_text("Name, merge or fix this group").click()
+    name = "Eve *Doe* <b>ED</b>"
+    field = group.get_by_role("textbox", name="Name of the new person")  # the one shown
+    field.fill(name)
+    field.press("Enter")
+    enrolled = page.get_by_text(f"Enrolled 2 faces as {name}.")
+    click_until(group.get_by_role("button", name="Enrol 2 faces"), enrolled)
+    looks_like = page.get_by_text(f"Group 1 · 2 faces · looks like {name}", exact=True)
+    expect(looks_like).to_be_visible(timeout=STEP)
+    expect(looks_like.locator(GROUP_BOX).locator('[data-testid="stImage"] img')).to_have_count(2)
+    shoot("2-enrolled")

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_flows import MODEL_LOAD, STEP, open_page, save_png, upload
+from tests.browser.test_flows import (
+    MODEL_LOAD,
+    STEP,
+    choose,
+    click_until,
+    open_page,
+    save_png,
+    upload,
+)
 from tests.browser_support import screenshot_dir
 from tests.pages.face_app import two_faces
 
@@ -97,33 +105,6 @@ class Walk:
         self.page.screenshot(path=str(path))
         self.page.set_viewport_size({"width": width, "height": height})
         self.shots.append(path)
-
-
-def choose(page, box, option: str) -> None:
-    """Pick ``option`` in a Streamlit select box. A rerun that redraws the box closes its list,
-    so the box is opened again, as a user would, until the option shows."""
-    wanted = page.get_by_role("option", name=option)
-    for _ in range(5):
-        box.click()
-        try:
-            expect(wanted).to_be_visible(timeout=3_000)
-            break
-        except AssertionError:
-            page.keyboard.press("Escape")
-    wanted.click()
-
-
-def click_until(button, shown) -> None:
-    """Click ``button`` until ``shown`` appears: a click that lands while a rerun redraws the
-    page is lost, and a user would click again."""
-    for _ in range(4):
-        button.click()
-        try:
-            expect(shown).to_be_visible(timeout=5_000)
-            return
-        except AssertionError:
-            continue
-    expect(shown).to_be_visible(timeout=STEP)
 
 
 @pytest.fixture(params=list(SIZES))
