@@ -275,3 +275,12 @@ def test_discover_groups_a_zip_then_fixes_and_enrols_a_group(
     expect(looks_like).to_be_visible(timeout=STEP)
     expect(looks_like.locator(GROUP_BOX).locator('[data-testid="stImage"] img')).to_have_count(2)
     shoot("2-enrolled")
+
+    # The later flows share this server's gallery: delete her, her name plain in the dialog too.
+    open_page(page, app_url, "gallery", "Gallery")
+    expect(page.get_by_text("1 person, 2 faces")).to_be_visible()
+    page.get_by_role("button", name=f"Delete {name}…").click()
+    expect(page.get_by_text(f"Delete {name}? Every embedding")).to_be_visible()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text(f"Deleted {name}.")).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("The gallery is empty.")).to_be_visible()
