@@ -10,7 +10,6 @@ operation sees the operation, and a reader of the locking sees only the locking.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from store.database import Database, DBAPIError, driver_error, sqlite_url
 from store.erasure import (
     checkpoint_truncate,
     purge_chroma_folder,
@@ -27,6 +27,7 @@ from store.erasure import (
 from store.errors import CorruptStore, GalleryError, ModelMismatch
 from store.faults import fault_of, storage_faults
 from store.index import EmbeddingIndex, collection_name, connect, disconnect
+from store.migrate import NewerSchema, upgrade_schema
 from store.names import name_key
 from store.records import Person, StoredFace, new_id, now
 
@@ -43,41 +44,6 @@ RECOVER_FROM_EXPORT = (
 )
 """The recovery every damaged-store message names; ``cli.py export`` makes the export."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS collections (
-    model_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    embedding_dim INTEGER NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS people (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_key TEXT NOT NULL UNIQUE,
-    notes TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS faces (
-    id TEXT PRIMARY KEY,
-    person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    model_id TEXT NOT NULL REFERENCES collections(model_id),
-    embedding BLOB NOT NULL,
-    image_sha256 TEXT NOT NULL,
-    box_left REAL NOT NULL,
-    box_top REAL NOT NULL,
-    box_right REAL NOT NULL,
-    box_bottom REAL NOT NULL,
-    landmarks TEXT NOT NULL,
-    score REAL NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS faces_by_person ON faces(person_id);
-CREATE INDEX IF NOT EXISTS faces_by_image ON faces(model_id, image_sha256);
-"""
 
 FACE_COLUMNS = (
     "id, person_id, model_id, image_sha256, box_left, box_top, box_right, box_bottom, "
@@ -105,20 +71,22 @@ def refuse_data_without_database(gallery: Gallery) -> None:
         )
 
 
-def open_database(gallery: Gallery) -> sqlite3.Connection:
-    """gallery.db with its pragmas and schema; ``CorruptStore`` when it cannot be one."""
+def open_database(gallery: Gallery) -> Database:
+    """gallery.db with its pragmas and tables (``store.schema``); ``CorruptStore`` when it
+    cannot be one."""
+    url = sqlite_url(gallery.db_path)
     try:
-        db = sqlite3.connect(
-            gallery.db_path, check_same_thread=False, isolation_level=None, timeout=30
-        )
-    except sqlite3.Error as exc:
+        upgrade_schema(url)
+        db = Database(url)
+    except NewerSchema as exc:
+        raise _newer(gallery, f"schema revision {exc}") from exc
+    except DBAPIError as exc:
         raise _corrupt_db(gallery, exc) from exc
     try:
         secure_connection(db)  # before any write: deleted names and embeddings are zeroed
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
         row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             db.execute(
@@ -127,15 +95,20 @@ def open_database(gallery: Gallery) -> sqlite3.Connection:
             )
         elif int(row[0]) > SCHEMA_VERSION:
             db.close()
-            raise CorruptStore(
-                f"{gallery.db_path} has schema version {row[0]}, newer than this program "
-                f"understands ({SCHEMA_VERSION}): update Vision Lab."
-            )
-        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
-    except sqlite3.DatabaseError as exc:
+            raise _newer(gallery, f"schema version {row[0]}")
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '0') ON CONFLICT (key) DO NOTHING"
+        )
+    except DBAPIError as exc:
         db.close()
         raise _corrupt_db(gallery, exc) from exc
     return db
+
+
+def _newer(gallery: Gallery, what: str) -> CorruptStore:
+    return CorruptStore(
+        f"{gallery.db_path} has {what}, newer than this program understands: update Vision Lab."
+    )
 
 
 def _corrupt_db(gallery: Gallery, exc: Exception) -> GalleryError:
@@ -145,7 +118,8 @@ def _corrupt_db(gallery: Gallery, exc: Exception) -> GalleryError:
     if fault is not None:
         return fault
     return CorruptStore(
-        f"the gallery database {gallery.db_path} is unreadable ({exc}). Restore gallery.db "
+        f"the gallery database {gallery.db_path} is unreadable ({driver_error(exc)}). Restore "
+        "gallery.db "
         f"from a backup, or {RECOVER_FROM_EXPORT.format(folder=gallery.data_dir)}"
     )
 
@@ -201,12 +175,12 @@ def index_of(gallery: Gallery, model_id: str, create: bool = False) -> Embedding
 
 
 @contextmanager
-def transaction(gallery: Gallery) -> Iterator[sqlite3.Connection]:
+def transaction(gallery: Gallery) -> Iterator[Database]:
     """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (the connection is autocommit).
 
     Every committed transaction bumps ``meta.generation``, which tells other processes that
     their Chroma view is out of date (``sync_index``)."""
-    gallery._db.execute("BEGIN IMMEDIATE")
+    gallery._db.execute(gallery._db.begin_write)
     try:
         before = generation(gallery)
         yield gallery._db
@@ -300,13 +274,14 @@ def zero_unused_capacity(gallery: Gallery) -> None:
 # -- erasure after a deletion (see store.erasure) --------------------------------------------
 
 
-def mark_erase_pending(db: sqlite3.Connection, model_ids: Sequence[str]) -> None:
+def mark_erase_pending(db: Database, model_ids: Sequence[str]) -> None:
     """Inside the deleting transaction: these models' collections must be rebuilt."""
     row = db.execute("SELECT value FROM meta WHERE key='erase_pending'").fetchone()
     pending = set(json.loads(row[0])) if row else set()
     pending.update(model_ids)  # none (a person without faces): gallery.db only
     db.execute(
-        "INSERT OR REPLACE INTO meta(key, value) VALUES ('erase_pending', ?)",
+        "INSERT INTO meta(key, value) VALUES ('erase_pending', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (json.dumps(sorted(pending)),),
     )
 
@@ -401,9 +376,7 @@ def face_from_row(gallery: Gallery, r: Sequence[Any]) -> StoredFace:
     )
 
 
-def face_ids_by_model(
-    db: sqlite3.Connection, where: str, params: Sequence[Any]
-) -> dict[str, list[str]]:
+def face_ids_by_model(db: Database, where: str, params: Sequence[Any]) -> dict[str, list[str]]:
     by_model: dict[str, list[str]] = {}
     for face_id, model_id in db.execute(
         f"SELECT id, model_id FROM faces WHERE {where}", tuple(params)
@@ -412,10 +385,9 @@ def face_ids_by_model(
     return by_model
 
 
-def insert_person(
-    db: sqlite3.Connection, person_id: str, name: str, notes: str, created: str
-) -> None:
-    """Inside a transaction; ``sqlite3.IntegrityError`` when the name's key is taken."""
+def insert_person(db: Database, person_id: str, name: str, notes: str, created: str) -> None:
+    """Inside a transaction; ``IntegrityError`` (``store.database``) when the name's key is
+    taken."""
     db.execute(
         "INSERT INTO people(id, name, name_key, notes, created) VALUES (?, ?, ?, ?, ?)",
         (person_id, name, name_key(name), str(notes), created),

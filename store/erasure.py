@@ -33,6 +33,7 @@ import shutil
 import sqlite3
 import struct
 from pathlib import Path
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,13 @@ _SEGMENT_FOLDER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 _BUSY_TIMEOUT_S = 30.0
 
 
-def secure_connection(db: sqlite3.Connection) -> None:
+class Executes(Protocol):
+    """A connection to a SQLite file: ``sqlite3.Connection`` or the gallery's ``Database``."""
+
+    def execute(self, sql: str, /) -> Any: ...
+
+
+def secure_connection(db: Executes) -> None:
     """Zero what SQLite frees on this connection (deleted rows, overwritten values, free pages).
 
     Per connection, not stored in the file: every connection that writes must set it."""
@@ -50,7 +57,7 @@ def secure_connection(db: sqlite3.Connection) -> None:
         raise RuntimeError("this SQLite build cannot zero deleted content (secure_delete)")
 
 
-def checkpoint_truncate(db: sqlite3.Connection) -> bool:
+def checkpoint_truncate(db: Executes) -> bool:
     """Copy the write-ahead log into the database file and cut the log to zero bytes.
 
     SQLite waits (the connection's busy timeout) for other connections' readers to move past

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from store.archive import ID_PATTERN, MAX_CHIP_PIXELS
+from store.database import IntegrityError
 from store.db import FACE_COLUMNS, insert_person, transaction
 from store.errors import ModelMismatch, NameTaken, PersonNotFound
 from store.names import clean_name
@@ -183,7 +183,7 @@ def write_faces(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
                     name, notes, person_created = w.new_person
                     try:
                         insert_person(db, w.person_id, name, notes, person_created)
-                    except sqlite3.IntegrityError as exc:
+                    except IntegrityError as exc:
                         raise NameTaken(f"there is already someone called {name!r}") from exc
                 db.execute(
                     f"INSERT INTO faces(embedding, {FACE_COLUMNS}) "

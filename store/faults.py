@@ -15,6 +15,7 @@ import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from store.database import driver_error
 from store.errors import StorageFull, StoreBusy, StoreFault, StoreWriteFailed
 
 NOTHING_CHANGED = "nothing was changed"
@@ -36,6 +37,7 @@ def fault_of(
     ``outcome`` (what became of the operation); None when ``exc`` is no such fault."""
     if isinstance(exc, StoreFault):
         return None
+    exc = driver_error(exc)  # SQLAlchemy's wrapper adds the SQL to the driver's text
     code = exc.errno if isinstance(exc, OSError) else None
     text = str(exc).lower()
     if code in _FULL or any(t in text for t in _FULL_TEXT):

@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ import store.reconcile
 import store.search
 import store.transfer
 from engine.config import Settings
+from store.database import IntegrityError
 from store.db import (
     FACE_COLUMNS,
     chip_path,
@@ -209,7 +209,7 @@ class Gallery:
             try:
                 with transaction(self) as db:
                     insert_person(db, person_id, name, notes, now())
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise NameTaken(f"there is already someone called {name!r}") from exc
             return self.get_person(person_id)
 
@@ -232,7 +232,7 @@ class Gallery:
         """Everyone, sorted by name (case-insensitive)."""
         with self._lock:
             self._check_open()
-            return person_rows(self, "1", [], order="ORDER BY p.name_key, p.id")
+            return person_rows(self, "TRUE", [], order="ORDER BY p.name_key, p.id")
 
     def count_people(self) -> int:
         with self._lock:
@@ -250,7 +250,7 @@ class Gallery:
                         "UPDATE people SET name=?, name_key=? WHERE id=?",
                         (new_name, name_key(new_name), person_id),
                     )
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise NameTaken(f"there is already someone called {new_name!r}") from exc
             checkpoint_truncate(self._db)  # the old name's page versions leave the log
             return self.get_person(person_id)

@@ -8,13 +8,13 @@ through the same atomic write as ``Gallery.enroll`` (``store.face_writes``).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from store.archive import GalleryArchive, chip_member, decode_chip, read_archive, write_archive
+from store.database import IntegrityError
 from store.db import (
     FACE_COLUMNS,
     SCHEMA_VERSION,
@@ -178,6 +178,6 @@ def import_zip(gallery: Gallery, path: Path) -> ImportSummary:
                 with transaction(gallery) as db:
                     insert_person(db, exported_id, name, *details[exported_id])
                 created += 1
-            except sqlite3.IntegrityError:  # someone took the name meanwhile
+            except IntegrityError:  # someone took the name meanwhile
                 matched += 1
     return ImportSummary(created, matched, imported, skipped, gallery.model_id)

@@ -21,6 +21,7 @@ import pytest
 
 from engine.enrollment import enroll_folder
 from store import Gallery, StorageFull, StoreBusy, StoreUnavailable
+from store.database import driver_error
 from store.gallery import DEFAULT_MODEL_ID
 from tests.chroma_server import ChromaServer
 from tests.store.conftest import FaceMaker, assert_consistent, chip_files, db_face_ids
@@ -216,7 +217,7 @@ def test_full_database_is_a_sentence_and_rolls_back(gallery: Gallery, faces: Fac
         for i in range(50):  # each face is ~1 KB of rows: the pages run out within a few
             gallery.enroll(f"Person {i}", faces.face(f"p{i}"))
     assert _plain(str(caught.value))
-    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    assert isinstance(driver_error(caught.value.__cause__), sqlite3.OperationalError)
     assert_consistent(gallery)
     assert kept in db_face_ids(gallery)
 
