@@ -67,6 +67,9 @@ class Settings:
     """Faces one visitor's Discover result may hold: it keeps each face's chip (67.5 KB), so
     2,000 faces are ~135 MB of the server's memory per visitor. The CLI takes up to
     ``engine.clustering.collection.MAX_FACES``."""
+    database_url: str | None = None
+    """The gallery's database (``VISIONLAB_DATABASE_URL``): None keeps a SQLite file in the
+    data folder; ``postgresql+psycopg://…`` puts it on a PostgreSQL server."""
     chroma_host: str | None = None
     """A Chroma server for the gallery's vectors; None keeps Chroma embedded in the data folder."""
     chroma_port: int = 8000
@@ -85,6 +88,7 @@ class Settings:
             max_style_work=_env_int("VISIONLAB_MAX_STYLE_WORK", MAX_STYLE_WORK),
             server_roots=_env_paths("VISIONLAB_SERVER_ROOTS"),
             discover_max_faces=max(1, _env_int("VISIONLAB_DISCOVER_MAX_FACES", 2_000)),
+            database_url=os.environ.get("VISIONLAB_DATABASE_URL", "").strip() or None,
             chroma_host=os.environ.get("CHROMA_HOST", "").strip() or None,
             chroma_port=_env_port("CHROMA_PORT", 8000),
             cache_dir=Path(

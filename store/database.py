@@ -18,10 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, CursorResult
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.engine import URL, CursorResult, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-__all__ = ["DBAPIError", "Database", "IntegrityError", "sqlite_url"]
+from store.errors import GalleryError
+
+__all__ = [
+    "DBAPIError",
+    "Database",
+    "IntegrityError",
+    "database_url",
+    "driver_error",
+    "sqlite_url",
+]
+
+DIALECTS = ("sqlite", "postgresql")
+"""The databases the gallery runs on."""
 
 BUSY_TIMEOUT_S = 30
 """How long a statement waits for another process's write lock before "database is locked"."""
@@ -38,14 +50,46 @@ def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite", database=str(path))
 
 
+def database_url(text_url: str) -> URL:
+    """``VISIONLAB_DATABASE_URL`` as a URL of a database the gallery runs on, or a sentence."""
+    try:
+        url = make_url(text_url)
+    except ArgumentError:
+        raise GalleryError(
+            "VISIONLAB_DATABASE_URL is not a database URL: write it as "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH"
+        ) from None
+    if url.get_backend_name() not in DIALECTS:
+        raise GalleryError(
+            f"VISIONLAB_DATABASE_URL names a {url.get_backend_name()} database; the gallery "
+            "runs on SQLite (the default) or PostgreSQL"
+        )
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        url = url.set(drivername="postgresql+psycopg")  # the driver requirements.txt installs
+    return url
+
+
+def shown(url: URL) -> str:
+    """The URL as a message may show it: never its password."""
+    return url.render_as_string(hide_password=True)
+
+
+def connect_args(url: URL) -> dict[str, Any]:
+    """What the driver needs: one connection shared by the gallery's threads (under its lock)
+    and SQLite's wait for another process's write lock."""
+    if url.get_backend_name() == "sqlite":
+        return {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
+    return {"connect_timeout": 10}
+
+
 class Database:
     """One connection, shared by the gallery's threads under the gallery's lock."""
 
     def __init__(self, url: URL | str) -> None:
+        url = make_url(url)
+        self.url = url
         self.engine = create_engine(
-            url,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+            url, isolation_level="AUTOCOMMIT", connect_args=connect_args(url)
         )
         self.dialect = self.engine.dialect.name
         self._connection = self.engine.connect()
@@ -62,7 +106,21 @@ class Database:
 
     @property
     def in_transaction(self) -> bool:
-        return bool(self.dbapi.in_transaction)
+        if self.dialect == "sqlite":
+            return bool(self.dbapi.in_transaction)
+        return self.dbapi.info.transaction_status != 0  # psycopg: 0 is IDLE
+
+    def erase_old_versions(self) -> None:
+        """After a deletion or an overwrite: the database's files keep no earlier version of
+        a row. SQLite (secure_delete on): copy the log into the file and cut it. PostgreSQL
+        keeps dead row versions until VACUUM."""
+        if self.dialect == "sqlite":
+            from store.erasure import checkpoint_truncate
+
+            checkpoint_truncate(self)
+        else:
+            for table in ("faces", "people", "meta"):
+                self.execute(f"VACUUM {table}")
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> CursorResult:
         """Run ``sql``; its ``?`` placeholders take ``params`` in order."""

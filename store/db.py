@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from store.database import Database, DBAPIError, driver_error, sqlite_url
+from store.database import Database, DBAPIError, driver_error
 from store.erasure import (
-    checkpoint_truncate,
     purge_chroma_folder,
     secure_connection,
     zero_unused_hnsw_capacity,
@@ -58,8 +57,8 @@ FACE_COLUMNS = (
 def refuse_data_without_database(gallery: Gallery) -> None:
     """A missing gallery.db beside existing chips or a Chroma folder is a lost database, not
     a fresh gallery: starting over would make reconcile delete every chip as an orphan."""
-    if gallery.db_path.exists():
-        return
+    if gallery.db_path is None or gallery.db_path.exists():
+        return  # a database server: nothing on this disk says what it holds
     chips_dir, chroma_dir = gallery.chips_dir, gallery.chroma_dir
     has_chips = chips_dir.is_dir() and any(p.is_file() for p in chips_dir.rglob("*"))
     has_index = chroma_dir is not None and (chroma_dir / "chroma.sqlite3").exists()
@@ -74,7 +73,7 @@ def refuse_data_without_database(gallery: Gallery) -> None:
 def open_database(gallery: Gallery) -> Database:
     """gallery.db with its pragmas and tables (``store.schema``); ``CorruptStore`` when it
     cannot be one."""
-    url = sqlite_url(gallery.db_path)
+    url = gallery.database_url
     try:
         upgrade_schema(url)
         db = Database(url)
@@ -83,10 +82,11 @@ def open_database(gallery: Gallery) -> Database:
     except DBAPIError as exc:
         raise _corrupt_db(gallery, exc) from exc
     try:
-        secure_connection(db)  # before any write: deleted names and embeddings are zeroed
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA synchronous=NORMAL")
+        if db.dialect == "sqlite":
+            secure_connection(db)  # before any write: deleted names and embeddings are zeroed
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
         row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             db.execute(
@@ -107,7 +107,8 @@ def open_database(gallery: Gallery) -> Database:
 
 def _newer(gallery: Gallery, what: str) -> CorruptStore:
     return CorruptStore(
-        f"{gallery.db_path} has {what}, newer than this program understands: update Vision Lab."
+        f"{gallery.database_label} has {what}, newer than this program understands: update "
+        "Vision Lab."
     )
 
 
@@ -118,8 +119,8 @@ def _corrupt_db(gallery: Gallery, exc: Exception) -> GalleryError:
     if fault is not None:
         return fault
     return CorruptStore(
-        f"the gallery database {gallery.db_path} is unreadable ({driver_error(exc)}). Restore "
-        "gallery.db "
+        f"the gallery database {gallery.database_label} is unreadable ({driver_error(exc)}). "
+        "Restore it "
         f"from a backup, or {RECOVER_FROM_EXPORT.format(folder=gallery.data_dir)}"
     )
 
@@ -185,7 +186,8 @@ def transaction(gallery: Gallery) -> Iterator[Database]:
         before = generation(gallery)
         yield gallery._db
         gallery._db.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+            "WHERE key='generation'"
         )
         gallery._db.execute("COMMIT")
     except BaseException:
@@ -300,7 +302,7 @@ def erase_pending(gallery: Gallery) -> None:
         reconnect(gallery, between=lambda: purge_chroma_folder(chroma_dir))
     with transaction(gallery) as db:
         db.execute("DELETE FROM meta WHERE key='erase_pending'")
-    checkpoint_truncate(gallery._db)
+    gallery._db.erase_old_versions()
 
 
 def _rebuild_index(gallery: Gallery, model_id: str) -> None:

@@ -45,12 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import create_engine
 
 import store.reconcile
 import store.search
 import store.transfer
 from engine.config import Settings
-from store.database import IntegrityError
+from store.database import IntegrityError, shown, sqlite_url
+from store.database import database_url as database_url_of
 from store.db import (
     FACE_COLUMNS,
     chip_path,
@@ -70,7 +72,7 @@ from store.db import (
     zero_unused_capacity,
 )
 from store.db import SCHEMA_VERSION as SCHEMA_VERSION
-from store.erasure import checkpoint_truncate, zero_unused_hnsw_capacity
+from store.erasure import zero_unused_hnsw_capacity
 from store.errors import FaceNotFound, GalleryError, NameTaken, PersonNotFound
 from store.face_writes import (
     FaceWrite,
@@ -82,7 +84,7 @@ from store.face_writes import (
 )
 from store.faults import storage_faults
 from store.index import EmbeddingIndex, connect, disconnect
-from store.locking import GalleryFolderLock
+from store.locking import DatabaseLock, GalleryFolderLock
 from store.names import MAX_NAME_LENGTH as MAX_NAME_LENGTH
 from store.names import clean_name, name_key
 from store.records import (
@@ -118,6 +120,7 @@ class Gallery:
         chroma_host: str | None = None,
         chroma_port: int = 8000,
         *,
+        database_url: str | None = None,
         reconcile_on_open: bool = True,
     ) -> None:
         if not model_id:
@@ -125,7 +128,17 @@ class Gallery:
         if embedding_dim <= 0:
             raise ValueError("embedding_dim must be positive")
         self.data_dir = Path(data_dir)
-        self.db_path = self.data_dir / "gallery.db"
+        self.database_url = (
+            database_url_of(database_url)
+            if database_url
+            else sqlite_url(self.data_dir / "gallery.db")
+        )
+        self.db_path: Path | None = (
+            Path(self.database_url.database or "")
+            if self.database_url.get_backend_name() == "sqlite"
+            else None
+        )
+        """The SQLite file; None when the database is a server."""
         self.chips_dir = self.data_dir / "chips"
         self.chroma_dir = None if chroma_host else self.data_dir / "chroma"
         self.embedding_dim = int(embedding_dim)
@@ -140,7 +153,11 @@ class Gallery:
         """The ``meta`` generation this process's Chroma view reflects; see ``store.db``."""
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._folder_lock = GalleryFolderLock(self.data_dir)
+        self._folder_lock = (
+            GalleryFolderLock(self.data_dir)
+            if self.db_path is not None
+            else DatabaseLock(create_engine(self.database_url, isolation_level="AUTOCOMMIT"))
+        )
         # Opening writes (schema, this model's collection, reconcile): another process opening
         # the same folder at the same moment must wait, not race.
         with storage_faults(), self._folder_lock.exclusive():
@@ -180,6 +197,7 @@ class Gallery:
             embedding_dim,
             settings.chroma_host,
             settings.chroma_port,
+            database_url=settings.database_url,
         )
 
     # -- properties ------------------------------------------------------------------------
@@ -187,6 +205,12 @@ class Gallery:
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @property
+    def database_label(self) -> str:
+        """The database as messages name it: the SQLite file, or the server's URL without its
+        password."""
+        return str(self.db_path) if self.db_path is not None else shown(self.database_url)
 
     @property
     def location(self) -> str:
@@ -252,7 +276,7 @@ class Gallery:
                     )
             except IntegrityError as exc:
                 raise NameTaken(f"there is already someone called {new_name!r}") from exc
-            checkpoint_truncate(self._db)  # the old name's page versions leave the log
+            self._db.erase_old_versions()  # the old name's row versions go
             return self.get_person(person_id)
 
     def set_notes(self, person_id: str, notes: str) -> Person:
@@ -260,7 +284,7 @@ class Gallery:
             self.get_person(person_id)
             with transaction(self) as db:
                 db.execute("UPDATE people SET notes=? WHERE id=?", (str(notes), person_id))
-            checkpoint_truncate(self._db)  # the old notes' page versions leave the log
+            self._db.erase_old_versions()  # the old notes' row versions go
             return self.get_person(person_id)
 
     # -- faces -----------------------------------------------------------------------------
@@ -488,6 +512,8 @@ class Gallery:
                 return
             self._closed = True
             self._db.close()
+            if isinstance(self._folder_lock, DatabaseLock):
+                self._folder_lock.close()
             if self._client is None:
                 return
             # Closing, Chroma writes its whole buffer again: zero the unused part after it,

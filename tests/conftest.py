@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest_plugins = ["tests.browser_support"]  # chromium + streamlit run fixtures, one per session
+pytest_plugins = [
+    "tests.browser_support",  # chromium + streamlit run fixtures, one per session
+    "tests.postgres_server",  # a real PostgreSQL server, one per session
+]
 
 LFW_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
 

@@ -104,11 +104,14 @@ def chroma_ids(gallery: Gallery) -> set[str]:
 
 
 def db_face_ids(gallery: Gallery) -> set[str]:
-    """Every face id in gallery.db, read with a separate SQLite connection."""
-    import sqlite3
+    """Every face id in the gallery's database, read over a separate connection."""
+    from store.database import Database
 
-    with sqlite3.connect(gallery.db_path) as db:
+    db = Database(gallery.database_url)
+    try:
         return {r[0] for r in db.execute("SELECT id FROM faces")}
+    finally:
+        db.close()
 
 
 def chip_files(gallery: Gallery) -> set[Path]:
