@@ -35,6 +35,9 @@ __all__ = [
 DIALECTS = ("sqlite", "postgresql")
 """The databases the gallery runs on."""
 
+ERASED_BY_REWRITE = ("face_keys", "people")
+"""PostgreSQL tables rewritten after a deletion (``Database.erase_old_versions``)."""
+
 BUSY_TIMEOUT_S = 30
 """How long a statement waits for another process's write lock before "database is locked"."""
 
@@ -112,15 +115,23 @@ class Database:
 
     def erase_old_versions(self) -> None:
         """After a deletion or an overwrite: the database's files keep no earlier version of
-        a row. SQLite (secure_delete on): copy the log into the file and cut it. PostgreSQL
-        keeps dead row versions until VACUUM."""
+        a row. SQLite (secure_delete on): copy the log into the file and cut it.
+
+        PostgreSQL keeps dead row versions in its table files even after VACUUM: ``VACUUM FULL``
+        rewrites the two small tables whose rows say something in clear (``face_keys``: a
+        deleted face's key, without which its sealed embedding and chip never open again;
+        ``people``: names and notes), and a plain VACUUM tidies the rest. The write-ahead
+        log is the server's: its old segments hold the rows until removed (``wal_recycle =
+        off``: at the second checkpoint after), as the README's PostgreSQL section says."""
         if self.dialect == "sqlite":
             from store.erasure import checkpoint_truncate
 
             checkpoint_truncate(self)
-        else:
-            for table in ("faces", "people", "meta"):
-                self.execute(f"VACUUM {table}")
+            return
+        for table in ERASED_BY_REWRITE:
+            self.execute(f"VACUUM FULL {table}")
+        for table in ("faces", "chips", "meta"):
+            self.execute(f"VACUUM {table}")
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> CursorResult:
         """Run ``sql``; its ``?`` placeholders take ``params`` in order."""

@@ -10,6 +10,7 @@ operation sees the operation, and a reader of the locking sees only the locking.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from store.index import EmbeddingIndex, collection_name, connect, disconnect
 from store.migrate import NewerSchema, upgrade_schema
 from store.names import name_key
 from store.records import Person, StoredFace, new_id, now
+from store.sealing import unseal
 
 if TYPE_CHECKING:
     from store.gallery import Gallery
@@ -49,6 +51,16 @@ FACE_COLUMNS = (
     "landmarks, score, created"
 )
 """The columns ``face_from_row`` reads, in its order (the embedding is selected apart)."""
+
+FACE_KEY = "(SELECT key FROM face_keys WHERE face_keys.face_id = faces.id)"
+"""Selected beside ``faces.embedding``: the face's key on a database server, else NULL."""
+
+
+def stored_embedding(blob: bytes, key: bytes | None, face_id: str) -> np.ndarray:
+    """A ``faces.embedding`` value as float32: in clear (SQLite), or sealed with the face's key
+    (a database server, ``store.sealing``)."""
+    data = bytes(blob) if key is None else unseal(key, blob, face_id)
+    return np.frombuffer(data, dtype="<f4")
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -153,6 +165,31 @@ def register_model(gallery: Gallery) -> str:
     return gallery_id
 
 
+def claim_embedded_index(gallery: Gallery) -> None:
+    """A database server with an embedded Chroma: only this folder's Chroma may serve it.
+
+    Several instances sharing one database must share one Chroma server too: an embedded
+    Chroma in each instance's folder would hold only the faces enrolled there, and searches
+    would silently miss the others'. The first folder to open the database claims it; any
+    other is refused with what to do."""
+    if gallery.db_path is not None or gallery.chroma_dir is None:
+        return
+    here = f"{socket.gethostname()}:{gallery.chroma_dir.resolve()}"
+    with transaction(gallery) as db:
+        row = db.execute("SELECT value FROM meta WHERE key='embedded_chroma'").fetchone()
+        if row is None:
+            db.execute("INSERT INTO meta(key, value) VALUES ('embedded_chroma', ?)", (here,))
+            return
+    if row[0] != here:
+        raise GalleryError(
+            f"{gallery.database_label} is used by another instance that keeps its vectors in "
+            "its own folder (an embedded Chroma). Instances that share a database must share "
+            "a Chroma server too: set CHROMA_HOST (and CHROMA_PORT) on every instance. If that "
+            "other instance is gone for good, remove its claim with the SQL `DELETE FROM meta "
+            "WHERE key = 'embedded_chroma'` and open the gallery here again."
+        )
+
+
 def index_of(gallery: Gallery, model_id: str, create: bool = False) -> EmbeddingIndex | None:
     """The Chroma collection of ``model_id``; None when it was never created."""
     if model_id in gallery._indexes:
@@ -235,13 +272,26 @@ def sync_index(gallery: Gallery) -> None:
     looked. Measured with Chroma 1.5: an embedded client never sees another process's
     adds in ``query`` (its HNSW lives in memory) though it sees them in ``count``/``get``;
     a client opened afresh sees everything. A Chroma server (``CHROMA_HOST``) has one
-    index for everyone and needs nothing. Caller holds ``gallery._lock``."""
-    if gallery._host or generation(gallery) == gallery._seen_generation:
+    index for everyone, but another instance's erasure drops and recreates a collection, so
+    our handles to it are fetched again. Caller holds ``gallery._lock``."""
+    if generation(gallery) == gallery._seen_generation:
         return
     with gallery._folder_lock.shared():  # no writer half-way through the files we load
         current = generation(gallery)
-        reconnect(gallery)
+        if gallery._host:
+            refetch_collections(gallery)
+        else:
+            reconnect(gallery)
         gallery._seen_generation = current
+
+
+def refetch_collections(gallery: Gallery) -> None:
+    """Forget this instance's collection handles and fetch the model's again from the Chroma
+    server (a handle names the collection by id, which a rebuild changes)."""
+    gallery._indexes.clear()
+    index = index_of(gallery, gallery.model_id, create=True)
+    assert index is not None
+    gallery._index = index
 
 
 def reconnect(gallery: Gallery, between: Callable[[], object] | None = None) -> None:
@@ -300,6 +350,8 @@ def erase_pending(gallery: Gallery) -> None:
     if gallery.chroma_dir is not None:
         chroma_dir = gallery.chroma_dir
         reconnect(gallery, between=lambda: purge_chroma_folder(chroma_dir))
+    else:
+        refetch_collections(gallery)
     with transaction(gallery) as db:
         db.execute("DELETE FROM meta WHERE key='erase_pending'")
     gallery._db.erase_old_versions()
@@ -320,10 +372,11 @@ def _rebuild_index(gallery: Gallery, model_id: str) -> None:
     index = index_of(gallery, model_id, create=True)
     assert index is not None
     rows = gallery._db.execute(
-        "SELECT id, person_id, embedding FROM faces WHERE model_id=? ORDER BY id", (model_id,)
+        f"SELECT id, person_id, embedding, {FACE_KEY} FROM faces WHERE model_id=? ORDER BY id",
+        (model_id,),
     )
     while batch := rows.fetchmany(index.batch_size):
-        vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in batch])
+        vectors = np.stack([stored_embedding(r[2], r[3], r[0]) for r in batch])
         index.add([r[0] for r in batch], vectors, [r[1] for r in batch])
     if model_id == gallery.model_id:
         gallery._index = index
@@ -338,8 +391,29 @@ def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-def chip_path(gallery: Gallery, person_id: str, face_id: str) -> Path:
+def chip_path(gallery: Gallery, person_id: str, face_id: str) -> Path | None:
+    """The chip's file; None when chips are rows of a database server (``chip_png``)."""
+    if gallery.chips_in_database:
+        return None
     return gallery.chips_dir / person_id / f"{face_id}.png"
+
+
+def chip_png(gallery: Gallery, face_id: str, person_id: str) -> bytes | None:
+    """The stored chip's PNG, from its file or its row; None when it is missing."""
+    if not gallery.chips_in_database:
+        path = chip_path(gallery, person_id, face_id)
+        try:
+            return path.read_bytes() if path is not None else None
+        except FileNotFoundError:
+            return None
+    row = gallery._db.execute(
+        f"SELECT c.png, {FACE_KEY} FROM chips c JOIN faces ON faces.id = c.face_id "
+        "WHERE c.face_id=?",
+        (face_id,),
+    ).fetchone()
+    if row is None or row[1] is None:
+        return None
+    return unseal(row[1], row[0], face_id)
 
 
 def person_rows(

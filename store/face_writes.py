@@ -23,11 +23,12 @@ import numpy as np
 from PIL import Image
 
 from store.archive import ID_PATTERN, MAX_CHIP_PIXELS
-from store.database import IntegrityError
+from store.database import Database, IntegrityError
 from store.db import FACE_COLUMNS, insert_person, transaction
 from store.errors import ModelMismatch, NameTaken, PersonNotFound
 from store.names import clean_name
 from store.records import NewFace, Person, check_embedding, new_id
+from store.sealing import new_key, seal
 
 if TYPE_CHECKING:
     from store.gallery import Gallery
@@ -72,10 +73,12 @@ class FaceWrite:
     def temp(self) -> Path:
         return self.folder / f"{TMP_PREFIX}{self.face_id}.png"
 
-    def row(self, model_id: str) -> tuple[Any, ...]:
-        """Values for ``INSERT INTO faces(embedding, <FACE_COLUMNS>)``."""
+    def row(self, model_id: str, key: bytes | None = None) -> tuple[Any, ...]:
+        """Values for ``INSERT INTO faces(embedding, <FACE_COLUMNS>)``; with ``key`` the
+        embedding is sealed (a database server, ``store.sealing``)."""
+        embedding = self.embedding.astype("<f4").tobytes()
         return (
-            self.embedding.astype("<f4").tobytes(),
+            embedding if key is None else seal(key, embedding, self.face_id),
             self.face_id,
             self.person_id,
             model_id,
@@ -170,7 +173,12 @@ def resolve_person(gallery: Gallery, person: str | Person, create: bool) -> tupl
 def write_faces(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
     """The atomic enrol, for one face or a batch: temp chips → rows → Chroma → chips in
     place → COMMIT. Any failure undoes all of it (rows rolled back, embeddings deleted,
-    chip files and new folders removed) and re-raises. Caller holds ``writing``."""
+    chip files and new folders removed) and re-raises. Caller holds ``writing``.
+
+    On a database server the chip is a row: rows (face, key, sealed chip) → Chroma → COMMIT."""
+    if gallery.chips_in_database:
+        _write_sealed_faces(gallery, writes)
+        return
     new_folders = {w.folder for w in writes if not w.folder.is_dir()}  # removed again on failure
     added = False
     try:
@@ -179,31 +187,19 @@ def write_faces(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
             _write_durably(w.temp, w.png)
         with transaction(gallery) as db:
             for w in writes:
-                if w.new_person is not None:
-                    name, notes, person_created = w.new_person
-                    try:
-                        insert_person(db, w.person_id, name, notes, person_created)
-                    except IntegrityError as exc:
-                        raise NameTaken(f"there is already someone called {name!r}") from exc
+                _insert_person_of(db, w)
                 db.execute(
                     f"INSERT INTO faces(embedding, {FACE_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     w.row(gallery.model_id),
                 )
-            gallery._index.add(
-                [w.face_id for w in writes],
-                np.stack([w.embedding for w in writes]),
-                [w.person_id for w in writes],
-            )
+            _add_embeddings(gallery, writes)
             added = True
             for w in writes:
                 os.replace(w.temp, w.final)
     except BaseException:
         if added:
-            try:
-                gallery._index.delete([w.face_id for w in writes])
-            except Exception:  # reconcile() removes them on the next open
-                log.exception("could not remove the embeddings of a failed enrol")
+            _forget_embeddings(gallery, writes)
         for w in writes:
             w.temp.unlink(missing_ok=True)
             w.final.unlink(missing_ok=True)
@@ -211,6 +207,57 @@ def write_faces(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
             with suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def _write_sealed_faces(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
+    """``write_faces`` on a database server: everything in one transaction, the embedding copy
+    and the chip sealed with the face's own key (``store.sealing``)."""
+    added = False
+    try:
+        with transaction(gallery) as db:
+            for w in writes:
+                _insert_person_of(db, w)
+                key = new_key()
+                db.execute(
+                    f"INSERT INTO faces(embedding, {FACE_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    w.row(gallery.model_id, key),
+                )
+                db.execute("INSERT INTO face_keys(face_id, key) VALUES (?, ?)", (w.face_id, key))
+                db.execute(
+                    "INSERT INTO chips(face_id, png) VALUES (?, ?)",
+                    (w.face_id, seal(key, w.png, w.face_id)),
+                )
+            _add_embeddings(gallery, writes)
+            added = True
+    except BaseException:
+        if added:
+            _forget_embeddings(gallery, writes)
+        raise
+
+
+def _insert_person_of(db: Database, w: FaceWrite) -> None:
+    if w.new_person is not None:
+        name, notes, person_created = w.new_person
+        try:
+            insert_person(db, w.person_id, name, notes, person_created)
+        except IntegrityError as exc:
+            raise NameTaken(f"there is already someone called {name!r}") from exc
+
+
+def _add_embeddings(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
+    gallery._index.add(
+        [w.face_id for w in writes],
+        np.stack([w.embedding for w in writes]),
+        [w.person_id for w in writes],
+    )
+
+
+def _forget_embeddings(gallery: Gallery, writes: Sequence[FaceWrite]) -> None:
+    try:
+        gallery._index.delete([w.face_id for w in writes])
+    except Exception:  # reconcile() removes them on the next open
+        log.exception("could not remove the embeddings of a failed enrol")
 
 
 def _write_durably(path: Path, data: bytes) -> None:

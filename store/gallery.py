@@ -37,6 +37,7 @@ atomic face write in ``store.face_writes``, search in ``store.search``, ``reconc
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from sqlalchemy import create_engine
 
 import store.reconcile
@@ -55,7 +57,10 @@ from store.database import IntegrityError, shown, sqlite_url
 from store.database import database_url as database_url_of
 from store.db import (
     FACE_COLUMNS,
+    FACE_KEY,
     chip_path,
+    chip_png,
+    claim_embedded_index,
     erase_pending,
     face_from_row,
     face_ids_by_model,
@@ -67,6 +72,7 @@ from store.db import (
     person_rows,
     refuse_data_without_database,
     register_model,
+    stored_embedding,
     transaction,
     writing,
     zero_unused_capacity,
@@ -140,6 +146,9 @@ class Gallery:
         )
         """The SQLite file; None when the database is a server."""
         self.chips_dir = self.data_dir / "chips"
+        self.chips_in_database = self.db_path is None
+        """On a database server chips are rows, shared by every instance (``store.sealing``);
+        a SQLite gallery keeps them as files under ``chips_dir``."""
         self.chroma_dir = None if chroma_host else self.data_dir / "chroma"
         self.embedding_dim = int(embedding_dim)
         self._model_id = model_id
@@ -166,6 +175,7 @@ class Gallery:
             self._client: Any = None
             try:
                 self.gallery_id = register_model(self)
+                claim_embedded_index(self)
                 self._client = connect(self.chroma_dir, chroma_host, self._port)
                 index = index_of(self, model_id, create=True)
                 assert index is not None
@@ -310,6 +320,30 @@ class Gallery:
             raise FaceNotFound(f"no face with id {face_id!r} in the gallery")
         return face_from_row(self, row)
 
+    def chip_png(self, face_id: str) -> bytes | None:
+        """The face's stored chip (lossless PNG), from its file or, on a database server, its
+        row; None when it has gone missing (``reconcile`` reports such faces) or the face
+        has been deleted meanwhile."""
+        try:
+            face = self.get_face(face_id)
+        except FaceNotFound:
+            return None
+        with self._lock:
+            self._check_open()
+            return chip_png(self, face.id, face.person_id)
+
+    def chip_rgb(self, face_id: str) -> np.ndarray | None:
+        """The chip decoded, (H, W, 3) uint8 RGB; None as for ``chip_png`` or when it does not
+        decode (the face still clusters and re-embeds from its row; it shows no picture)."""
+        png = self.chip_png(face_id)
+        if png is None:
+            return None
+        try:
+            with Image.open(io.BytesIO(png)) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError:
+            return None
+
     def faces_from_image(self, image_sha256: str) -> list[StoredFace]:
         """This model's faces cut from the image file with this SHA-256, oldest first.
 
@@ -330,10 +364,11 @@ class Gallery:
         with self._lock:
             self.get_person(person_id)
             rows = self._db.execute(
-                "SELECT embedding FROM faces WHERE person_id=? AND model_id=? ORDER BY created, id",
+                f"SELECT embedding, {FACE_KEY}, id FROM faces WHERE person_id=? AND model_id=? "
+                "ORDER BY created, id",
                 (person_id, self._model_id),
             ).fetchall()
-        vectors = [np.frombuffer(r[0], dtype="<f4") for r in rows]
+        vectors = [stored_embedding(r[0], r[1], r[2]) for r in rows]
         if not vectors:
             return np.zeros((0, self.embedding_dim), np.float32)
         return np.stack(vectors).astype(np.float32)
@@ -387,7 +422,8 @@ class Gallery:
                 mark_erase_pending(db, [face.model_id])
                 if index is not None:
                     index.delete([face_id])
-            face.chip_path.unlink(missing_ok=True)
+            if face.chip_path is not None:
+                face.chip_path.unlink(missing_ok=True)
             erase_pending(self)
 
     def delete_person(self, person_id: str) -> None:
@@ -432,12 +468,13 @@ class Gallery:
                         if index is not None:
                             index.set_person(ids, keep_id)
                             repointed.append((index, ids))
-                    (self.chips_dir / keep_id).mkdir(parents=True, exist_ok=True)
+                    if not self.chips_in_database:  # rows need no move: keyed by face
+                        (self.chips_dir / keep_id).mkdir(parents=True, exist_ok=True)
                     for ids in by_model.values():
                         for face_id in ids:
                             source = chip_path(self, absorb_id, face_id)
                             target = chip_path(self, keep_id, face_id)
-                            if source.exists():
+                            if source is not None and target is not None and source.exists():
                                 os.replace(source, target)
                                 moved.append((source, target))
             except BaseException:
@@ -512,16 +549,17 @@ class Gallery:
                 return
             self._closed = True
             self._db.close()
-            if isinstance(self._folder_lock, DatabaseLock):
-                self._folder_lock.close()
-            if self._client is None:
-                return
-            # Closing, Chroma writes its whole buffer again: zero the unused part after it,
-            # with no other process half-way through a write.
-            with self._folder_lock.exclusive():
-                disconnect(self._client)
-                if self.chroma_dir is not None:
-                    zero_unused_hnsw_capacity(self.chroma_dir)
+            try:
+                if self._client is not None:
+                    # Closing, Chroma writes its whole buffer again: zero the unused part
+                    # after it, with no other process half-way through a write.
+                    with self._folder_lock.exclusive():
+                        disconnect(self._client)
+                        if self.chroma_dir is not None:
+                            zero_unused_hnsw_capacity(self.chroma_dir)
+            finally:
+                if isinstance(self._folder_lock, DatabaseLock):
+                    self._folder_lock.close()
 
     def __enter__(self) -> Gallery:
         return self

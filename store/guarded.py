@@ -43,6 +43,8 @@ READS: frozenset[str] = frozenset(
         "get_face",
         "faces_from_image",
         "person_embeddings",
+        "chip_png",
+        "chip_rgb",
     }
 )
 """What every logged-in role may read: who is enrolled, their face thumbnails, the counts."""

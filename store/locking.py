@@ -196,6 +196,11 @@ class DatabaseLock(_ReentrantProcessLock):
         self._connection.execute(text(f"SELECT {function}(:key)"), {"key": self.KEY})
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Release the lock if taken (also from inside ``exclusive()``, as a failed open does)
+        and close the connection: a pooled connection would keep a session lock alive."""
+        with self._guard:
+            self._drop()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            self._engine.dispose()

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from store.db import chip_path, chunks, erase_pending, transaction, writing
+from store.db import (
+    FACE_KEY,
+    chip_path,
+    chunks,
+    erase_pending,
+    stored_embedding,
+    transaction,
+    writing,
+)
 from store.face_writes import TMP_PREFIX
 from store.records import ReconcileReport
 
@@ -39,7 +47,8 @@ def reconcile(gallery: Gallery) -> ReconcileReport:
         db = gallery._db
         owners = dict(db.execute("SELECT id, person_id FROM faces").fetchall())
         people = {r[0] for r in db.execute("SELECT id FROM people")}
-        _remove_orphan_chips(gallery, owners, people, report)
+        if not gallery.chips_in_database:  # rows go with their face (ON DELETE CASCADE)
+            _remove_orphan_chips(gallery, owners, people, report)
         mine = dict(
             db.execute(
                 "SELECT id, person_id FROM faces WHERE model_id=?", (gallery.model_id,)
@@ -55,10 +64,10 @@ def reconcile(gallery: Gallery) -> ReconcileReport:
         for chunk in chunks(missing):
             marks = ",".join("?" * len(chunk))
             rows = db.execute(
-                f"SELECT id, person_id, embedding FROM faces WHERE id IN ({marks})",
+                f"SELECT id, person_id, embedding, {FACE_KEY} FROM faces WHERE id IN ({marks})",
                 tuple(chunk),
             ).fetchall()
-            vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows])
+            vectors = np.stack([stored_embedding(r[2], r[3], r[0]) for r in rows])
             index.add([r[0] for r in rows], vectors, [r[1] for r in rows])
             report.embeddings_restored.extend(r[0] for r in rows)
         wrong: dict[str, list[str]] = {}
@@ -68,15 +77,26 @@ def reconcile(gallery: Gallery) -> ReconcileReport:
         for person_id, ids in wrong.items():
             index.set_person(ids, person_id)
             report.embeddings_repointed.extend(ids)
-        report.faces_without_chip.extend(
-            face_id
-            for face_id, person_id in owners.items()
-            if not chip_path(gallery, person_id, face_id).is_file()
-        )
+        report.faces_without_chip.extend(_faces_without_chip(gallery, owners))
         if report.changed:
             with transaction(gallery):  # Chroma changed: other processes must reload it
                 pass
     return report
+
+
+def _faces_without_chip(gallery: Gallery, owners: dict[str, str]) -> list[str]:
+    if gallery.chips_in_database:
+        return [
+            r[0]
+            for r in gallery._db.execute(
+                "SELECT id FROM faces WHERE id NOT IN (SELECT face_id FROM chips) ORDER BY id"
+            )
+        ]
+    return [
+        face_id
+        for face_id, person_id in owners.items()
+        if not chip_path(gallery, person_id, face_id).is_file()  # type: ignore[union-attr]
+    ]
 
 
 def _remove_orphan_chips(

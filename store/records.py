@@ -43,7 +43,8 @@ class StoredFace:
 
     id: str
     person_id: str
-    chip_path: Path
+    chip_path: Path | None
+    """The chip's file; None on a database server. ``Gallery.chip_png`` reads it on both."""
     image_sha256: str
     box: tuple[float, float, float, float]
     """(left, top, right, bottom) in the source image's pixels, dlib's inclusive convention."""
@@ -99,7 +100,8 @@ class Match:
     person: Person
     face_id: str
     distance: float
-    chip_path: Path
+    chip_path: Path | None
+    """As ``StoredFace.chip_path``; ``Gallery.chip_png(face_id)`` reads the chip."""
     model_id: str = DEFAULT_MODEL_ID
 
 

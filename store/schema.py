@@ -66,3 +66,20 @@ faces = Table(
 )
 Index("faces_by_person", faces.c.person_id)
 Index("faces_by_image", faces.c.model_id, faces.c.image_sha256)
+
+face_keys = Table(
+    "face_keys",
+    metadata,
+    Column("face_id", Text, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+)
+"""On a database server: each face's key, which opens its sealed embedding and chip
+(``store.sealing``). Empty in a SQLite gallery."""
+
+chips = Table(
+    "chips",
+    metadata,
+    Column("face_id", Text, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True),
+    Column("png", LargeBinary, nullable=False),
+)
+"""On a database server: each face's chip PNG, sealed. A SQLite gallery keeps chips as files."""

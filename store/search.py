@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from store.db import chip_path, chunks, people_by_id, reading
+from store.db import FACE_KEY, chip_path, chunks, people_by_id, reading, stored_embedding
 from store.records import Match, check_embedding
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ def exact_distances(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 def _person_vectors(gallery: Gallery, person_id: str) -> tuple[list[str], np.ndarray]:
     gallery.get_person(person_id)
     rows = gallery._db.execute(
-        "SELECT id, embedding FROM faces WHERE person_id=? AND model_id=?",
+        f"SELECT id, embedding, {FACE_KEY} FROM faces WHERE person_id=? AND model_id=?",
         (person_id, gallery.model_id),
     ).fetchall()
-    vectors = np.array([np.frombuffer(r[1], dtype="<f4") for r in rows], dtype=np.float32)
+    vectors = np.array([stored_embedding(r[1], r[2], r[0]) for r in rows], dtype=np.float32)
     return [r[0] for r in rows], vectors.reshape(len(rows), gallery.embedding_dim)
 
 

@@ -17,10 +17,13 @@ from store.archive import GalleryArchive, chip_member, decode_chip, read_archive
 from store.database import IntegrityError
 from store.db import (
     FACE_COLUMNS,
+    FACE_KEY,
     SCHEMA_VERSION,
+    chip_png,
     face_from_row,
     insert_person,
     person_rows,
+    stored_embedding,
     transaction,
     writing,
 )
@@ -61,21 +64,21 @@ def export_zip(gallery: Gallery, path: Path) -> Path:
             )
         ]
         rows = gallery._db.execute(
-            f"SELECT embedding, {FACE_COLUMNS} FROM faces WHERE model_id=? ORDER BY created, id",
+            f"SELECT embedding, {FACE_KEY}, {FACE_COLUMNS} FROM faces WHERE model_id=? "
+            "ORDER BY created, id",
             (gallery.model_id,),
         ).fetchall()
         chips: dict[str, bytes] = {}
         faces, vectors = [], []
         for row in rows:
-            face = face_from_row(gallery, row[1:])
-            try:
-                chip = face.chip_path.read_bytes()
-            except FileNotFoundError:
-                log.warning("face %s has no chip file: left out of the export", face.id)
+            face = face_from_row(gallery, row[2:])
+            chip = chip_png(gallery, face.id, face.person_id)
+            if chip is None:
+                log.warning("face %s has no chip: left out of the export", face.id)
                 continue
             member = chip_member(face.person_id, face.id)
             chips[member] = chip
-            vectors.append(np.frombuffer(row[0], dtype="<f4"))
+            vectors.append(stored_embedding(row[0], row[1], face.id))
             faces.append(
                 {
                     "id": face.id,

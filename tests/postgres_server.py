@@ -71,7 +71,12 @@ class PostgresServer:
                 str(self.bin / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U",
                 "postgres", "--no-sync",
             )  # fmt: skip
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses={self.host} -c fsync=off"
+        # wal_recycle=off: as the README asks of a server whose deletions must leave nothing
+        # (a recycled log segment keeps its old rows until overwritten).
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses={self.host} -c fsync=off "
+            "-c wal_recycle=off"
+        )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-o", options, "-l",
             str(self.log_path), "-w", "-t", str(START_TIMEOUT_S), "start",
@@ -80,6 +85,30 @@ class PostgresServer:
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop")
+
+    def scan(self, *needles: bytes) -> dict[bytes, list[str]]:
+        """Which files of the server's data folder hold each of ``needles``."""
+        found: dict[bytes, list[str]] = {n: [] for n in needles}
+        for path in sorted(self.data_dir.rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                for needle in needles:
+                    if needle in data:
+                        found[needle].append(str(path.relative_to(self.data_dir)))
+        return found
+
+    def retire_old_log(self) -> None:
+        """What the server does by itself within two checkpoints (``checkpoint_timeout``):
+        start a new log segment and checkpoint, twice, so that with ``wal_recycle=off`` every
+        segment written before is removed."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            for _ in range(2):
+                connection.execute(text("SELECT pg_switch_wal()"))
+                connection.execute(text("CHECKPOINT"))
+        engine.dispose()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"

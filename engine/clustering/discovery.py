@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from engine.clustering.batch import cluster_embeddings
 from engine.clustering.collection import (
@@ -175,18 +174,10 @@ def gallery_collection(gallery: Any, max_faces: int = MAX_FACES) -> FaceCollecti
                     score=face.score,
                     landmarks=np.asarray(face.landmarks, np.float64),
                     embedding=np.asarray(vector, np.float32),
-                    chip=_chip(face.chip_path),
+                    chip=gallery.chip_rgb(face.id),
                 )
             )
     return FaceCollection(tuple(faces), len(faces), (), (), (), gallery.model_id)
-
-
-def _chip(path: Any) -> np.ndarray | None:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError:  # a chip file gone from disk: the face still clusters, it shows no picture
-        return None
 
 
 def regroup(found: Discovery, threshold: float, min_size: int) -> Discovery:

@@ -48,8 +48,9 @@ class EmbeddedPairs:
     """Per image: ``FACE_FOUND``, ``CENTRED_BOX``, ``NO_FACE`` or ``UNREADABLE``."""
     model_id: str
     augment: str
-    chip_paths: tuple[Path, ...] | None = None
-    """Stored face chips (the gallery has them); file datasets cut chips on demand."""
+    from_gallery: bool = False
+    """The images are enrolled faces (``pairs.images`` their face ids), whose chips the gallery
+    stores (``Gallery.chip_png``); file datasets cut chips on demand."""
 
     @property
     def usable(self) -> np.ndarray:
@@ -75,7 +76,7 @@ class EmbeddedPairs:
 
     def image_name(self, image: int) -> str:
         """``Diane_Green_0001`` for a file; the person's name for a gallery face."""
-        if self.chip_paths is not None:
+        if self.from_gallery:
             return self.pairs.identities[image]
         return Path(self.pairs.images[image]).stem
 

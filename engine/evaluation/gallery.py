@@ -38,14 +38,12 @@ class GalleryFaces:
     people: tuple[str, ...]
     """The person's name per face."""
     embeddings: np.ndarray = field(repr=False)
-    chip_paths: tuple[Path, ...]
     model_id: str
 
 
 def gallery_faces(gallery: Gallery) -> GalleryFaces:
     face_ids: list[str] = []
     people: list[str] = []
-    chips: list[Path] = []
     vectors: list[np.ndarray] = []
     for person in gallery.people():
         faces = gallery.faces_of(person.id)
@@ -53,14 +51,12 @@ def gallery_faces(gallery: Gallery) -> GalleryFaces:
         for face, embedding in zip(faces, embeddings, strict=True):
             face_ids.append(face.id)
             people.append(person.name)
-            chips.append(face.chip_path)
             vectors.append(embedding)
     dim = gallery.embedding_dim
     return GalleryFaces(
         face_ids=tuple(face_ids),
         people=tuple(people),
         embeddings=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32),
-        chip_paths=tuple(chips),
         model_id=gallery.model_id,
     )
 
@@ -94,7 +90,7 @@ def pairs_from_gallery(
         status=np.full(len(faces.face_ids), FACE_FOUND, dtype=np.int8),
         model_id=faces.model_id,
         augment="as enrolled",
-        chip_paths=faces.chip_paths,
+        from_gallery=True,
     )
 
 

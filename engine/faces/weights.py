@@ -51,8 +51,7 @@ class ChipNormalize:
             raise ValueError(f"face chips must be uint8 RGB, got {batch.dtype}")
         if batch.ndim != 4 or tuple(batch.shape[1:]) != (self.size, self.size, 3):
             raise ValueError(
-                f"face chips must be (N, {self.size}, {self.size}, 3) RGB, "
-                f"got {given_shape}"
+                f"face chips must be (N, {self.size}, {self.size}, 3) RGB, got {given_shape}"
             )
         # Move the uint8 pixels (4× smaller than floats) before converting.
         batch = batch.to(device) if device is not None else batch

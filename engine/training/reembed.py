@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from engine.permissions import Action, Actor
 from store import Gallery, NewFace
@@ -62,10 +61,8 @@ def reembed_gallery(
                 return ReembedSummary(
                     target.model_id, total, written, already, without_chip, cancelled=True
                 )
-            try:
-                with Image.open(face.chip_path) as png:
-                    chip = np.asarray(png.convert("RGB"))
-            except OSError:
+            chip = source.chip_rgb(face.id)
+            if chip is None:
                 without_chip += 1
             else:
                 new_face = NewFace(

@@ -67,9 +67,7 @@ class HeldOutPairs:
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
         self.a = np.concatenate([genuine_a, impostor_a])
         self.b = np.concatenate([genuine_b, impostor_b])
-        self.same = np.concatenate(
-            [np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)]
-        )
+        self.same = np.concatenate([np.ones(len(genuine_a), bool), np.zeros(len(impostor_a), bool)])
 
     def score(self, projected: np.ndarray) -> ValidationScore:
         """Score ``projected`` (the held-out embeddings through the current head)."""

@@ -26,7 +26,6 @@ def _gallery_faces() -> GalleryFaces:
         face_ids=tuple(f"face{i}" for i in range(6)),
         people=people,
         embeddings=embeddings.astype(np.float32),
-        chip_paths=tuple(),
         model_id=MODEL,
     )
 

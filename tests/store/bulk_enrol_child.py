@@ -1,4 +1,5 @@
-"""A bulk enrolment to kill: ``python -m tests.store.bulk_enrol_child GALLERY MODE SOURCE``.
+"""A bulk enrolment to kill: ``python -m tests.store.bulk_enrol_child GALLERY MODE SOURCE
+[DATABASE_URL CHROMA_HOST:PORT]`` (the last two: a gallery on servers).
 
 MODE ``folder`` runs ``engine.enrollment.enroll_folder`` — the code behind ``cli.py enroll`` and
 the Enroll page — on SOURCE (``<person>/<images>``), with :class:`SyntheticPipeline` standing in
@@ -43,11 +44,15 @@ class SyntheticPipeline:
         ]
 
 
-def main(gallery_dir: str, mode: str, source: str) -> None:
+def main(gallery_dir: str, mode: str, source: str, *servers: str) -> None:
     from engine.enrollment import enroll_folder
 
     store.transfer.IMPORT_BATCH = IMPORT_BATCH_FOR_TESTS
-    with Gallery(Path(gallery_dir)) as gallery:
+    options: dict = {}
+    if servers:
+        host, port = servers[1].rsplit(":", 1)
+        options = {"database_url": servers[0], "chroma_host": host, "chroma_port": int(port)}
+    with Gallery(Path(gallery_dir), **options) as gallery:
         print("ready", flush=True)
         if mode == "folder":
             summary = enroll_folder(SyntheticPipeline(), gallery, Path(source))  # type: ignore[arg-type]
@@ -57,4 +62,4 @@ def main(gallery_dir: str, mode: str, source: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:])

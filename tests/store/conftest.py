@@ -103,13 +103,13 @@ def chroma_ids(gallery: Gallery) -> set[str]:
         return set(gallery._index.collection.get(include=[])["ids"])
 
 
-def db_face_ids(gallery: Gallery) -> set[str]:
-    """Every face id in the gallery's database, read over a separate connection."""
+def db_face_ids(gallery: Gallery, table: str = "faces", column: str = "id") -> set[str]:
+    """Every face id in the gallery's database (``table``), read over a separate connection."""
     from store.database import Database
 
     db = Database(gallery.database_url)
     try:
-        return {r[0] for r in db.execute("SELECT id FROM faces")}
+        return {r[0] for r in db.execute(f"SELECT {column} FROM {table}")}
     finally:
         db.close()
 
@@ -122,9 +122,17 @@ def chip_files(gallery: Gallery) -> set[Path]:
 
 
 def assert_consistent(gallery: Gallery, expected_face_ids: set[str] | None = None) -> None:
-    """Database, Chroma and disk hold exactly the same faces (and the expected ones)."""
+    """Database, Chroma and disk hold exactly the same faces (and the expected ones); on a
+    database server each face has its key and its chip row, and no chip is a file."""
     in_db = db_face_ids(gallery)
     assert chroma_ids(gallery) == in_db
+    if gallery.chips_in_database:
+        assert db_face_ids(gallery, "chips", "face_id") == in_db
+        assert db_face_ids(gallery, "face_keys", "face_id") == in_db
+        assert chip_files(gallery) == set()
+        if expected_face_ids is not None:
+            assert in_db == expected_face_ids
+        return
     expected_files = set()
     for face_id in in_db:
         expected_files.add(gallery.get_face(face_id).chip_path)

@@ -22,7 +22,13 @@ SAME_IMAGE = b"one group photo that every worker tries to enrol"
 
 
 def enrol_and_delete(
-    folder: str, worker: int, threads: int, rounds: int, start: Any, results: Any
+    folder: str,
+    worker: int,
+    threads: int,
+    rounds: int,
+    start: Any,
+    results: Any,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """``threads`` threads share this process's Gallery; each thread, per round: enrols two
     faces of its own person and deletes one, enrols one face of a person every worker shares
@@ -30,8 +36,9 @@ def enrol_and_delete(
     Once, every thread enrols the same face of the same image (one of them must win).
 
     Puts one dict per thread on ``results``: the face ids it expects to survive with their
-    embeddings, and how its same-image enrol ended."""
-    gallery = Gallery(Path(folder))
+    embeddings, and how its same-image enrol ended. ``options``: more arguments for ``Gallery``
+    (a database URL, a Chroma server)."""
+    gallery = Gallery(Path(folder), **(options or {}))
     try:
         start.wait(timeout=120)
 
@@ -81,8 +88,10 @@ def enrol_and_delete(
         gallery.close()
 
 
-def nearest_face_ids(folder: str, embeddings: list[list[float]]) -> list[str | None]:
+def nearest_face_ids(
+    folder: str, embeddings: list[list[float]], options: dict[str, Any] | None = None
+) -> list[str | None]:
     """The nearest stored face of each embedding, seen from a freshly opened gallery."""
-    with Gallery(Path(folder)) as gallery:
+    with Gallery(Path(folder), **(options or {})) as gallery:
         found = [gallery.search(np.asarray(e, np.float32), k=1) for e in embeddings]
     return [m[0].face_id if m else None for m in found]

@@ -1,12 +1,10 @@
 """The gallery on a real PostgreSQL server (``VISIONLAB_DATABASE_URL``): the same promises as
 on SQLite for enrol, search, rename, notes, merge and delete, names unique ignoring case, an
-enrol that fails half-way leaves nothing, the schema from Alembic, and two galleries (two data
-folders, as two app instances) sharing one database with their writes serialised by an
-advisory lock, nothing lost or duplicated."""
+enrol that fails half-way leaves nothing, the schema from Alembic, and the advisory lock that
+serialises writers. Several instances on one database (with a Chroma server): ``test_servers``."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -88,33 +86,6 @@ def test_a_failed_enrol_leaves_nothing(open_on, faces: FaceMaker, monkeypatch) -
     assert [p.name for p in gallery.people()] == ["Grace Hopper"]
     assert not gallery._db.in_transaction
     assert_consistent(gallery)
-
-
-def test_two_instances_share_one_database_without_losing_a_write(open_on, faces: FaceMaker) -> None:
-    """Two galleries on separate data folders (as two app instances would be), each enrolling
-    from four threads at once: every face is stored once, and both see all of them."""
-    first, second = open_on("first"), open_on("second")
-    errors: list[BaseException] = []
-
-    def enrol(gallery: Gallery, who: str) -> None:
-        try:
-            for n in range(5):
-                gallery.enroll(f"{who} {n}", faces.face(f"{who}-{n}"))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=enrol, args=(gallery, f"{name} {t}"))
-        for gallery, name in ((first, "First"), (second, "Second"))
-        for t in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    assert first.count_people() == second.count_people() == 40
-    assert first.count_faces() == second.count_faces() == 40
 
 
 def test_a_held_advisory_lock_times_out_in_a_sentence(database: str) -> None:

@@ -114,7 +114,7 @@ def show_faces_of(gallery: Gallery, person: Person) -> None:
         row = shown[start : start + THUMBNAILS_PER_ROW]
         for column, face in zip(st.columns(THUMBNAILS_PER_ROW), row, strict=False):
             with column:
-                chip_image(face.chip_path, readable_time(face.created))
+                chip_image(gallery.chip_png(face.id), readable_time(face.created))
                 if confirmed(
                     "Remove",
                     "Remove this face from the gallery? Its embedding and stored image are "

@@ -63,12 +63,12 @@ def annotated_png(sha256: str, model_id: str, _data: bytes, _faces: list) -> byt
     return buffer.getvalue()
 
 
-def not_a_match(chip_path: Path, caption: str) -> None:
+def not_a_match(png: bytes | None, caption: str) -> None:
     """A nearest person of an unknown face, faded and captioned so it never reads as a match."""
-    if not Path(chip_path).is_file():
-        chip_image(chip_path, caption)
+    if png is None:
+        chip_image(png, caption)
         return
-    chip = Image.open(chip_path).convert("L").convert("RGB")
+    chip = Image.open(io.BytesIO(png)).convert("L").convert("RGB")
     faded = ImageEnhance.Brightness(ImageEnhance.Contrast(chip).enhance(0.4)).enhance(1.3)
     st.image(np.asarray(faded), caption=md_literal(caption), width=96)
 
@@ -131,9 +131,12 @@ else:
             for match in identified.matches:
                 with row:
                     if identified.known:
-                        chip_image(match.chip_path, f"{match.person.name} · {match.distance:.3f}")
+                        chip_image(
+                            gallery.chip_png(match.face_id),
+                            f"{match.person.name} · {match.distance:.3f}",
+                        )
                     else:
                         not_a_match(
-                            match.chip_path,
+                            gallery.chip_png(match.face_id),
                             f"not a match · {match.person.name} · {match.distance:.3f}",
                         )

@@ -49,8 +49,8 @@ def show_verdict(
         column.metric(label, value)
 
 
-def verdict_area(enrolled: tuple[str, str] | None) -> DeltaGenerator:
-    """Where the verdict goes: beside the claimed person's enrolled chip (``(path, caption)``)
+def verdict_area(enrolled: tuple[bytes | None, str] | None) -> DeltaGenerator:
+    """Where the verdict goes: beside the claimed person's enrolled chip (``(png, caption)``)
     when there is one. The photos' own chips are already drawn under each photo, so they are
     not drawn again here."""
     if enrolled is None:
@@ -111,7 +111,7 @@ def verify_by_classifier(
     source = default if abs(threshold - round(head.threshold, 2)) < 1e-9 else "set with the slider"
     st.caption(f"Default {head.threshold:.2f}: {default}.")
     decision: PairDecision | None = None
-    enrolled: tuple[str, str] | None = None
+    enrolled: tuple[bytes | None, str] | None = None
     try:
         if probe is not None and other is not None:
             decision = verify_with_classifier(
@@ -125,7 +125,7 @@ def verify_by_classifier(
                 raise EmptyGallery(f"{name_of} has no enrolled faces to compare with")
             decision = verify_with_classifier(head, probe.embedding, references, threshold, source)
             best = gallery.faces_of(person_id)[decision.reference]
-            enrolled = (str(best.chip_path), "best-scoring enrolled face")
+            enrolled = (gallery.chip_png(best.id), "best-scoring enrolled face")
     except VisionLabError as exc:
         show_error(exc)
     if decision is None:
@@ -200,7 +200,7 @@ if scorer != DISTANCE:
 
 threshold = threshold_slider("verify_threshold")
 result: VerificationResult | None = None
-enrolled: tuple[str, str] | None = None
+enrolled: tuple[bytes | None, str] | None = None
 try:
     if probe is not None and other is not None:
         result = verify_embeddings(
@@ -211,11 +211,15 @@ try:
             threshold.source,
         )
     elif probe is not None and person_id is not None:
+        gallery = open_gallery()
         check = verify_claim(
-            open_gallery(), probe.embedding, person_id, threshold, face_pipeline().model_id
+            gallery, probe.embedding, person_id, threshold, face_pipeline().model_id
         )
         result = check.result
-        enrolled = (str(check.match.chip_path), f"{check.match.person.name}, nearest enrolled")
+        enrolled = (
+            gallery.chip_png(check.match.face_id),
+            f"{check.match.person.name}, nearest enrolled",
+        )
 except VisionLabError as exc:
     show_error(exc)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -245,13 +244,13 @@ def show_error(exc: VisionLabError) -> None:
         st.error(text)
 
 
-def chip_image(path: str | Path, caption: str) -> None:
-    """A stored face chip, or a note when its file has gone missing from disk. ``caption`` is
-    plain text (it usually holds a person's name): it is shown literally."""
-    if Path(path).is_file():
-        st.image(str(path), caption=md_literal(caption), width=96)
+def chip_image(png: bytes | None, caption: str) -> None:
+    """A stored face chip (``Gallery.chip_png``), or a note when it has gone missing.
+    ``caption`` is plain text (it usually holds a person's name): it is shown literally."""
+    if png is not None:
+        st.image(png, caption=md_literal(caption), width=96)
     else:
-        st.caption(f"{md_literal(caption)} (chip file missing)")
+        st.caption(f"{md_literal(caption)} (chip missing)")
 
 
 def confirmed(

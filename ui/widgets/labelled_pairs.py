@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -214,9 +213,8 @@ def _file_chip(path: str, centred_fallback: bool, modified: float) -> np.ndarray
 
 
 def _chip(embedded: EmbeddedPairs, image: int) -> np.ndarray | str | None:
-    if embedded.chip_paths is not None:
-        path = embedded.chip_paths[image]
-        return str(path) if Path(path).is_file() else None
+    if embedded.from_gallery:
+        return open_gallery().chip_rgb(embedded.pairs.images[image])
     path = embedded.pairs.image_path(image)
     modified = path.stat().st_mtime if path.is_file() else 0.0
     return _file_chip(str(path), embedded.pairs.centred_fallback, modified)
