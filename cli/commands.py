@@ -94,6 +94,12 @@ COMMANDS: dict[str, CommandInfo] = {
         "Add the people and faces of a gallery export made with the same face model; faces "
         "already here are skipped, people already here (same name) get the new faces.",
     ),
+    "migrate": CommandInfo(
+        "cli.gallery",
+        "Migrate",
+        "Copy the gallery (people, notes, faces, embeddings, chips; ids kept) into an empty "
+        "database, PostgreSQL or SQLite, and open it there; the old one is left as it was.",
+    ),
     "evaluate": CommandInfo(
         "cli.evaluate",
         "Evaluate",

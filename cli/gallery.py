@@ -1,5 +1,5 @@
 """Gallery upkeep, as the Gallery page does it: ``people``, ``delete``, ``rename``, ``merge``,
-``export`` and ``import``."""
+``export`` and ``import``; and ``migrate``, which the operator alone runs."""
 
 from __future__ import annotations
 
@@ -194,4 +194,63 @@ class Import(Command):
             f"{result['source']}: imported {result['faces_imported']} face(s), skipped "
             f"{result['faces_skipped']} already here; {result['people_created']} new people, "
             f"{result['people_matched']} matched to people here"
+        )
+
+
+class Migrate(Command):
+    """Copy the gallery into another database, then open it there (which builds its index)."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--to",
+            required=True,
+            metavar="URL",
+            help="an empty database: postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or "
+            "sqlite:///FOLDER/gallery.db (a SQLite gallery is that folder)",
+        )
+
+    def run(self, args: argparse.Namespace, context: CommandContext) -> dict[str, Any]:
+        from dataclasses import replace
+
+        from cli.output import terminal_counter
+        from store import Gallery
+        from store.database import database_url
+        from store.relocation import target_folder
+
+        url = database_url(args.to)
+        with context.gallery() as guarded:
+            gallery = guarded.unguarded  # the operator's own upkeep (store.guarded)
+            source = gallery.database_label
+            model_id, embedding_dim = gallery.model_id, gallery.embedding_dim
+            summary = gallery.copy_to(args.to, terminal_counter("copying faces"))
+        settings = context.settings
+        folder = target_folder(url)
+        if folder is None:
+            copied = Gallery.open(replace(settings, database_url=args.to), model_id, embedding_dim)
+        else:
+            copied = Gallery(
+                folder, model_id, embedding_dim, settings.chroma_host, settings.chroma_port
+            )
+        with copied:  # opening repairs: the search index is made from the embedding copies
+            report = copied.last_reconcile
+            assert report is not None
+            return {
+                "source": source,
+                **asdict(summary),
+                "index_restored": len(report.embeddings_restored),
+                "people_open": copied.count_people(),
+                "faces_open": copied.count_faces(),
+                "model_id": model_id,
+            }
+
+    def show(self, result: dict[str, Any]) -> None:
+        print(
+            f"copied {result['people']} people and {result['faces']} face(s) "
+            f"({result['chips']} with their chip) from {result['source']} to {result['target']} "
+            f"in {result['seconds']:.1f} s; opened there, {result['index_restored']} "
+            f"embedding(s) of {result['model_id']} indexed"
+        )
+        print(
+            "  the old gallery is unchanged: point VISIONLAB_DATABASE_URL at the new one, check "
+            "it, then delete the old one (it holds biometric data)"
         )

@@ -37,11 +37,17 @@ def _finite(value: Any) -> Any:
 
 def embedding_progress(label: str) -> Callable[[int, int], None] | None:
     """A one-line counter on a terminal's stderr (nothing when stderr is a file)."""
+    return terminal_counter(f"embedding {label} images")
+
+
+def terminal_counter(what: str) -> Callable[[int, int], None] | None:
+    """``what: done/total`` rewritten in place on a terminal's stderr; None when stderr is a
+    file (a log would fill with counters)."""
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
         end = "\n" if done == total else ""
-        print(f"\rembedding {label} images: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     return show

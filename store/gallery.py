@@ -50,6 +50,7 @@ from PIL import Image
 from sqlalchemy import create_engine
 
 import store.reconcile
+import store.relocation
 import store.search
 import store.transfer
 from engine.config import Settings
@@ -524,6 +525,13 @@ class Gallery:
         """Make disk, Chroma and the database agree again after a crash; say what was fixed
         (``store.reconcile`` lists what it checks)."""
         return store.reconcile.reconcile(self)
+
+    def copy_to(
+        self, database_url: str, progress: store.relocation.ProgressCallback | None = None
+    ) -> store.relocation.CopySummary:
+        """Copy everything into the empty database at ``database_url`` (PostgreSQL, or
+        ``sqlite:///FOLDER/gallery.db``); see ``store.relocation``. This gallery is unchanged."""
+        return store.relocation.copy_gallery(self, database_url, progress)
 
     def export_zip(self, path: Path) -> Path:
         """Write everyone and this model's faces (embeddings and chips included) to a zip; see

@@ -49,7 +49,9 @@ READS: frozenset[str] = frozenset(
 )
 """What every logged-in role may read: who is enrolled, their face thumbnails, the counts."""
 
-OPERATOR_ONLY: frozenset[str] = frozenset({"open", "reconcile", "close", "database_label"})
+OPERATOR_ONLY: frozenset[str] = frozenset(
+    {"open", "reconcile", "close", "database_label", "copy_to"}
+)
 """Upkeep the process that owns the gallery does itself; never reachable through a session."""
 
 
