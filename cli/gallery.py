@@ -219,7 +219,7 @@ class Migrate(Command):
 
         url = database_url(args.to)
         with context.gallery() as guarded:
-            gallery = guarded.unguarded  # the operator's own upkeep (store.guarded)
+            gallery = guarded.unguarded  # operator-only upkeep (store.guarded.OPERATOR_ONLY)
             source = gallery.database_label
             model_id, embedding_dim = gallery.model_id, gallery.embedding_dim
             summary = gallery.copy_to(args.to, terminal_counter("copying faces"))
