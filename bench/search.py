@@ -10,14 +10,18 @@ and written down below). Identities have 1 + Poisson(3) faces (4 on average); qu
 faces of enrolled identities.
 
 Each N is inserted in batches of ``client.get_max_batch_size()`` into an embedded Chroma
-(``PersistentClient``, l2) twice — once with Chroma's default HNSW settings, once with the
-gallery's (``store.index.HNSW_TUNED``) — and queried one probe at a time for the top 10.
+(``PersistentClient``, l2) — with ``--chroma server`` (or ``both``) into a ``chroma run`` on
+127.0.0.1 started for the run, through ``HttpClient`` — twice: once with Chroma's default HNSW
+settings, once with the gallery's (``store.index.HNSW_TUNED``); then queried one probe at a
+time for the top 10.
 Compared side by side on the same probes, against exact brute force (numpy, float64 re-check):
 
 - insert rate (embeddings/s);
 - query latency p50 / p99 (ms, single queries);
 - recall@1 (top-1 equal to the exact top-1) and recall@10 (overlap of the top-10 sets);
-- id@1: the top-1 face belongs to the probe's identity (how hard the synthetic data is).
+- id@1: the top-1 face belongs to the probe's identity (how hard the synthetic data is);
+- resident memory after the queries: what the embedded index added to this process, or the
+  server process's whole resident set.
 
 "tuned + re-rank" is what ``Gallery.search`` does: ask HNSW for ``max(4·k, RERANK_POOL)``
 candidates with their embeddings and sort them by exact distance.
@@ -26,6 +30,7 @@ candidates with their embeddings and sort them by exact distance.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import shutil
@@ -170,6 +175,44 @@ class Row:
     recall_at_1: float
     recall_at_10: float
     identity_at_1: float
+    chroma: str = "-"
+    """"embedded", "server", or "-" for exact search."""
+    rss_mb: float | None = None
+    """Resident memory after the queries (see the module docstring)."""
+
+
+def resident_mb(pid: int | str = "self") -> float:
+    """VmRSS of a process, in MB (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def chroma_client(kind: str, folder: Path):
+    """(client, memory probe): an embedded client on ``folder``, or a ``chroma run`` on
+    127.0.0.1 serving ``folder`` and an HTTP client of it."""
+    import chromadb
+
+    if kind == "embedded":
+        before = resident_mb()
+        client = chromadb.PersistentClient(path=str(folder), settings=chroma_settings())
+        try:
+            yield client, lambda: resident_mb() - before
+        finally:
+            client.close()
+        return
+    from tests.chroma_server import ChromaServer  # the test suite's server starter
+
+    server = ChromaServer(folder / "server").start()
+    try:
+        client = chromadb.HttpClient(host=server.host, port=server.port, settings=chroma_settings())
+        assert server.process is not None
+        pid = server.process.pid
+        yield client, lambda: resident_mb(pid)
+    finally:
+        server.stop()
 
 
 def insert(client, name: str, hnsw: dict, vectors: np.ndarray, identity: np.ndarray):
@@ -249,11 +292,15 @@ VARIANTS = {
 
 
 def run_size(
-    n: int, dist: FaceDistribution, n_queries: int, workdir: Path, seed: int, variants: list[str]
+    n: int,
+    dist: FaceDistribution,
+    n_queries: int,
+    workdir: Path,
+    seed: int,
+    variants: list[str],
+    backends: tuple[str, ...] = ("embedded",),
 ) -> list[Row]:
     """One gallery size: exact answers, then each Chroma configuration on the same probes."""
-    import chromadb
-
     rng = np.random.default_rng(seed + n)
     vectors, identity, centres = make_gallery(dist, n, rng)
     probe_identity = rng.choice(identity, size=n_queries)
@@ -270,47 +317,56 @@ def run_size(
     rows = [
         probes.score(probes.exact, times, n=n, variant="exact (numpy)", hnsw="-", insert_per_s=None)
     ]
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-", dir=workdir))
-    client = chromadb.PersistentClient(path=str(folder), settings=chroma_settings())
-    try:
-        # One collection per HNSW configuration, shared by its plain and re-ranked variants.
-        for config_name in ("defaults", "tuned"):
-            wanted = [v for v in VARIANTS if v in variants and v.split("+")[0] == config_name]
-            if not wanted:
-                continue
-            hnsw = dict(VARIANTS[config_name][1])
-            collection, seconds = insert(client, f"bench-{config_name}", hnsw, vectors, identity)
-            rate, settings = n / seconds, describe(collection)
-            print(
-                f"  N={n:,}: inserted into '{config_name}' ({settings}) at {rate:,.0f}/s "
-                f"({seconds:.1f} s)"
-            )
-            for variant in wanted:
-                label, _, rerank = VARIANTS[variant]
-                query(collection, probe_vectors[:20], TOP_K, rerank)  # warm up
-                found, times = query(collection, probe_vectors, TOP_K, rerank)
-                rows.append(
-                    probes.score(found, times, n=n, variant=label, hnsw=settings, insert_per_s=rate)
-                )
-            client.delete_collection(f"bench-{config_name}")
-    finally:
-        client.close()
-        shutil.rmtree(folder, ignore_errors=True)
+    for kind in backends:
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-{kind}-", dir=workdir))
+        try:
+            with chroma_client(kind, folder) as (client, memory):
+                rows += _run_configs(client, memory, kind, n, vectors, identity, probes, variants)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def _run_configs(client, memory, kind, n, vectors, identity, probes, variants) -> list[Row]:
+    """One collection per HNSW configuration, shared by its plain and re-ranked variants."""
+    rows = []
+    probe_vectors = probes.vectors
+    for config_name in ("defaults", "tuned"):
+        wanted = [v for v in VARIANTS if v in variants and v.split("+")[0] == config_name]
+        if not wanted:
+            continue
+        hnsw = dict(VARIANTS[config_name][1])
+        collection, seconds = insert(client, f"bench-{config_name}", hnsw, vectors, identity)
+        rate, settings = n / seconds, describe(collection)
+        print(
+            f"  N={n:,} {kind}: inserted into '{config_name}' ({settings}) at {rate:,.0f}/s "
+            f"({seconds:.1f} s)"
+        )
+        for variant in wanted:
+            label, _, rerank = VARIANTS[variant]
+            query(collection, probe_vectors[:20], TOP_K, rerank)  # warm up
+            found, times = query(collection, probe_vectors, TOP_K, rerank)
+            row = probes.score(found, times, n=n, variant=label, hnsw=settings, insert_per_s=rate)
+            row.chroma, row.rss_mb = kind, memory()
+            rows.append(row)
+        client.delete_collection(f"bench-{config_name}")
     return rows
 
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'N':>9}  {'search':<22} {'insert/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'recall@1':>8} {'recall@10':>9} {'id@1':>6}"
+        f"{'N':>9}  {'chroma':<8} {'search':<22} {'insert/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'recall@1':>8} {'recall@10':>9} {'id@1':>6} {'RSS MB':>7}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         rate = f"{r.insert_per_s:,.0f}" if r.insert_per_s else "—"
+        rss = f"{r.rss_mb:,.0f}" if r.rss_mb is not None else "—"
         print(
-            f"{r.n:>9,}  {r.variant:<22} {rate:>9} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
-            f"{r.recall_at_1:>8.3f} {r.recall_at_10:>9.3f} {r.identity_at_1:>6.3f}"
+            f"{r.n:>9,}  {r.chroma:<8} {r.variant:<22} {rate:>9} {r.p50_ms:>7.2f} "
+            f"{r.p99_ms:>7.2f} {r.recall_at_1:>8.3f} {r.recall_at_10:>9.3f} "
+            f"{r.identity_at_1:>6.3f} {rss:>7}"
         )
 
 
@@ -328,6 +384,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache", type=Path, default=Path("data/cache"), help="bench.lfw cache")
     parser.add_argument("--workdir", type=Path, default=None, help="where Chroma writes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--chroma",
+        choices=["embedded", "server", "both"],
+        default="embedded",
+        help="an embedded Chroma, a `chroma run` started on 127.0.0.1, or both",
+    )
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -355,6 +417,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.workdir or Path(tempfile.gettempdir()),
             args.seed,
             args.variants,
+            ("embedded", "server") if args.chroma == "both" else (args.chroma,),
         )
     print()
     print_table(rows)
